@@ -1,0 +1,1 @@
+"""The FastAPI service over ``siting`` (nothing imports this package)."""

@@ -1,0 +1,41 @@
+"""Writing a plan's outputs: one GeoJSON per layer, one styled GeoPackage, a JSON summary."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+from siting.result import PlanResult
+
+__all__ = ["save_result"]
+
+logger = logging.getLogger(__name__)
+
+
+def save_result(result: PlanResult, out_dir: str | Path, *, name: str = "plan") -> dict[str, Path]:
+    """Write ``<name>_<layer>.geojson`` for every layer, ``<name>.gpkg`` (styled for QGIS),
+    ``<name>_summary.json`` and ``<name>_units.csv`` (with admin units); return the paths."""
+    from siting.export import default_styles, save_geojson, save_geopackage
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    layers = result.layers()
+    files: dict[str, Path] = {}
+    top = {"status": result.status}
+    if result.coverage is not None:
+        top["coverage"] = result.coverage.as_dict()
+    for layer_name, layer in layers.items():
+        path = out / f"{name}_{layer_name}.geojson"
+        save_geojson(layer, path, extra=top if layer_name == "sites" else None)
+        files[f"{layer_name}.geojson"] = path
+    files["gpkg"] = out / f"{name}.gpkg"
+    save_geopackage(layers, files["gpkg"], styles=default_styles())
+    files["summary"] = out / f"{name}_summary.json"
+    files["summary"].write_text(json.dumps(result.summary(), ensure_ascii=False, indent=2),
+                                encoding="utf-8")
+    if result.units is not None:
+        files["units_csv"] = out / f"{name}_units.csv"
+        result.units.to_csv(files["units_csv"], index=False, encoding="utf-8")
+    logger.info("wrote %d files to %s", len(files), out)
+    return files

@@ -1,0 +1,362 @@
+"""The planning workflow: scenario → travel times → model → solve → result with coverage score.
+
+``plan(scenario)`` runs everything; ``travel_costs(scenario)`` is the expensive first half
+(network preparation, snapping, bounded searches) and can be passed back to ``plan`` so what-if
+variants (sites added or removed, another ``new_sites`` or a threshold within the search cutoff)
+re-solve without recomputing travel times.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from geodata.crs import local_utm_crs
+from siting.coverage import coverage_score, weighted_mean
+from siting.result import PlanResult
+from siting.scenario import STRAIGHT_LINE_SPEED_KMH, Scenario
+from siting_errors import InputError
+from solvers import LSCP, MCLP, CostMatrix, PCenter, PMedian, Solution, Status, solve
+
+__all__ = ["TravelCosts", "plan", "travel_costs"]
+
+logger = logging.getLogger(__name__)
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True, eq=False)
+class TravelCosts:
+    """Travel times (minutes) from every demand point to every site within ``cutoff_minutes``.
+
+    Attributes:
+        costs: the sparse demand × site matrix (a missing pair is farther than the cutoff or
+            unreachable).
+        cutoff_minutes: the search limit used.
+        method: ``network`` or ``straight_line``.
+        demand_snapped / site_snapped: which points reached the network (all True for
+            straight-line runs).
+        network: the ``geodata.Network`` used (``None`` for straight-line runs).
+        site_snap: the sites' snap to the network (``None`` for straight-line runs).
+        demand_ids / site_ids: the row and column labels, to check a scenario matches.
+    """
+
+    costs: CostMatrix
+    cutoff_minutes: float
+    method: str
+    demand_snapped: np.ndarray
+    site_snapped: np.ndarray
+    network: Any
+    site_snap: Any
+    demand_ids: np.ndarray
+    site_ids: np.ndarray
+    seconds: float
+
+    def site_snap_subset(self, index: np.ndarray) -> Any:
+        """The site snap restricted to the given site indices (for service areas)."""
+        snap = self.site_snap
+        return type(snap)(**{
+            f.name: (getattr(snap, f.name)[index] if isinstance(getattr(snap, f.name), np.ndarray)
+                     else getattr(snap, f.name))
+            for f in dataclasses.fields(snap)
+        })
+
+
+def _say(progress: Progress | None, message: str) -> None:
+    logger.info(message)
+    if progress is not None:
+        progress(message)
+
+
+def travel_costs(scenario: Scenario, *, progress: Progress | None = None) -> TravelCosts:
+    """Compute the demand × site travel-time matrix of a scenario (minutes, sparse)."""
+    start = time.perf_counter()
+    cutoff = scenario.search_cutoff_minutes
+    demand_ids = scenario.demand["demand_id"].astype(str).to_numpy()
+    site_ids = scenario.sites["site_id"].astype(str).to_numpy()
+    if scenario.roads is None:
+        from geodata.euclidean import straight_line_times
+
+        _say(progress, "straight-line travel times (no road network given)")
+        crs = local_utm_crs(scenario.demand)
+        speed = scenario.walk_speed_kmh if scenario.mode == "walk" else \
+            STRAIGHT_LINE_SPEED_KMH[scenario.mode]
+        tt = straight_line_times(
+            scenario.demand.geometry.to_crs(crs), scenario.sites.geometry.to_crs(crs),
+            speed_kmh=speed, detour_factor=scenario.detour_factor, cutoff=cutoff * 60.0,
+        )
+        costs = CostMatrix.from_triples(tt.rows, tt.cols, tt.seconds / 60.0, tt.shape)
+        ones_d = np.ones(len(demand_ids), dtype=bool)
+        ones_s = np.ones(len(site_ids), dtype=bool)
+        return TravelCosts(costs, cutoff, "straight_line", ones_d, ones_s, None, None,
+                           demand_ids, site_ids, time.perf_counter() - start)
+
+    from geodata.network import Network, network_from_graph
+    from geodata.roads import add_travel_times
+    from geodata.snapping import snap_points
+    from geodata.traveltime import travel_times
+
+    net = scenario.roads
+    if not isinstance(net, Network):
+        _say(progress, "preparing the road network")
+        graph = net
+        needs_times = any("travel_time" not in d for _, _, d in list(graph.edges(data=True))[:50])
+        if needs_times or graph.graph.get("siting_mode") != scenario.mode:
+            graph = add_travel_times(graph, mode=scenario.mode)
+        net = network_from_graph(graph, mode=scenario.mode)
+    elif net.mode != scenario.mode:
+        raise InputError(
+            f"the prepared network is for mode {net.mode!r} but the scenario asks for "
+            f"{scenario.mode!r}; prepare a network for {scenario.mode!r}"
+        )
+    _say(progress, f"snapping {len(demand_ids):,} demand points and {len(site_ids):,} sites")
+    dsnap = snap_points(net, scenario.demand, max_distance=scenario.max_snap_distance,
+                        walk_speed_kmh=scenario.walk_speed_kmh)
+    ssnap = snap_points(net, scenario.sites, max_distance=scenario.max_snap_distance,
+                        walk_speed_kmh=scenario.walk_speed_kmh)
+    _say(progress, f"travel times within {cutoff:g} minutes ({scenario.mode})")
+    tt = travel_times(net, dsnap, ssnap, cutoff=cutoff * 60.0)
+    costs = CostMatrix.from_triples(tt.rows, tt.cols, tt.seconds / 60.0, tt.shape)
+    return TravelCosts(costs, cutoff, "network", np.asarray(dsnap.snapped),
+                       np.asarray(ssnap.snapped), net, ssnap, demand_ids, site_ids,
+                       time.perf_counter() - start)
+
+
+def _check_travel(scenario: Scenario, travel: TravelCosts) -> None:
+    ids_d = scenario.demand["demand_id"].astype(str).to_numpy()
+    ids_s = scenario.sites["site_id"].astype(str).to_numpy()
+    if len(ids_d) != len(travel.demand_ids) or (ids_d != travel.demand_ids).any():
+        raise InputError("`travel` was computed for other demand points than the scenario's")
+    if len(ids_s) != len(travel.site_ids) or (ids_s != travel.site_ids).any():
+        raise InputError("`travel` was computed for other sites than the scenario's; "
+                         "use restrict_travel() to keep a subset of sites")
+    if scenario.search_cutoff_minutes > travel.cutoff_minutes + 1e-9:
+        raise InputError(
+            f"the scenario needs travel times up to {scenario.search_cutoff_minutes:g} minutes "
+            f"but `travel` was computed up to {travel.cutoff_minutes:g}; recompute travel_costs"
+        )
+
+
+def _solve(scenario: Scenario, costs: CostMatrix, weights: np.ndarray) -> Solution:
+    fixed = np.flatnonzero(scenario.existing_mask)
+    opts = {"backend": scenario.backend, "time_limit": scenario.time_limit,
+            "mip_gap": scenario.mip_gap}
+    if scenario.model == "lscp":
+        model = LSCP(costs, threshold=scenario.threshold_minutes, weights=weights, fixed=fixed)
+    elif scenario.model == "mclp":
+        model = MCLP(costs, threshold=scenario.threshold_minutes, p=scenario.new_sites + len(fixed),
+                     weights=weights, fixed=fixed)
+    elif scenario.model == "pmedian":
+        model = PMedian(costs, p=scenario.new_sites + len(fixed), weights=weights, fixed=fixed)
+    else:
+        model = PCenter(costs, p=scenario.new_sites + len(fixed), weights=weights, fixed=fixed)
+    return solve(model, **opts)
+
+
+def plan(
+    scenario: Scenario,
+    *,
+    travel: TravelCosts | None = None,
+    progress: Progress | None = None,
+) -> PlanResult:
+    """Solve a scenario end to end and build its result (coverage score, tables, layers).
+
+    Pass ``travel`` from an earlier run of the same demand and sites to skip recomputing travel
+    times (what-if runs).
+    """
+    timings: dict[str, float] = {}
+    notes: list[str] = []
+    if travel is None:
+        travel = travel_costs(scenario, progress=progress)
+    else:
+        _check_travel(scenario, travel)
+    timings["travel_times"] = travel.seconds
+    pop = scenario.demand["population"].to_numpy(dtype=np.float64)
+    costs = travel.costs
+    if travel.method == "straight_line":
+        notes.append(
+            f"travel times are straight-line distance x {scenario.detour_factor} (detour factor) "
+            f"at {scenario.walk_speed_kmh if scenario.mode == 'walk' else STRAIGHT_LINE_SPEED_KMH[scenario.mode]}"
+            " km/h: no road network was given"
+        )
+    n_unsnapped_d = int((~travel.demand_snapped).sum())
+    if n_unsnapped_d:
+        lost = float(pop[~travel.demand_snapped].sum())
+        notes.append(
+            f"{n_unsnapped_d} demand points ({lost:,.0f} residents) are more than "
+            f"{scenario.max_snap_distance:g} m from the road network and count as unreachable"
+        )
+    n_unsnapped_s = int((~travel.site_snapped).sum())
+    if n_unsnapped_s:
+        ids = travel.site_ids[~travel.site_snapped][:10].tolist()
+        notes.append(
+            f"{n_unsnapped_s} sites are more than {scenario.max_snap_distance:g} m from the road "
+            f"network and cannot serve anyone: {ids}"
+        )
+
+    weights = pop.copy()
+    reachable = costs.row_min() < np.inf
+    if scenario.model in ("pmedian", "pcenter") and not reachable.all():
+        lost = float(pop[~reachable].sum())
+        notes.append(
+            f"{int((~reachable).sum())} demand points ({lost:,.0f} residents) have no site within "
+            f"{travel.cutoff_minutes:g} minutes; they are left out of the {scenario.model} "
+            "objective and reported as unreachable"
+        )
+        weights[~reachable] = 0.0
+
+    _say(progress, f"solving {scenario.model} ({scenario.backend})")
+    t0 = time.perf_counter()
+    solution = _solve(scenario, costs, weights)
+    timings["solve"] = time.perf_counter() - t0
+    if solution.reason:
+        notes.append(solution.reason)
+
+    t0 = time.perf_counter()
+    result = _build_result(scenario, travel, solution, pop, notes, timings)
+    timings["result"] = time.perf_counter() - t0
+    return result
+
+
+def _build_result(
+    scenario: Scenario,
+    travel: TravelCosts,
+    solution: Solution,
+    pop: np.ndarray,
+    notes: list[str],
+    timings: dict[str, float],
+) -> PlanResult:
+    costs = travel.costs
+    n_sites = costs.n_sites
+    existing = scenario.existing_mask
+    open_idx = solution.open_sites if solution.has_solution else np.flatnonzero(existing)
+    status = np.where(existing, "existing", "candidate").astype(object)
+    opened_new = np.setdiff1d(open_idx, np.flatnonzero(existing))
+    status[opened_new] = "new"
+
+    # nearest open site and its time, per demand point
+    sub = costs.restrict_sites(open_idx)
+    csr = sub.csr()
+    times = np.full(costs.n_demand, np.inf)
+    nearest = np.full(costs.n_demand, -1, dtype=np.int64)
+    if sub.nnz:
+        row_has = np.diff(csr.indptr) > 0
+        mins = sub.row_min()
+        times[row_has] = mins[row_has]
+        # arg-min per row
+        rows = sub.rows()
+        is_min = sub.data == mins[rows]
+        first = np.full(costs.n_demand, -1, dtype=np.int64)
+        hits = np.flatnonzero(is_min)
+        first[rows[hits[::-1]]] = sub.indices[hits[::-1]]
+        nearest = np.where(first >= 0, open_idx[np.maximum(first, 0)], -1)
+    if solution.has_solution and solution.model == "pmedian" and len(solution.assignment):
+        assigned = solution.assignment.copy()
+        # demand left out (weight 0) keeps its nearest open site
+        assigned = np.where(assigned >= 0, assigned, nearest)
+        dense_t = times.copy()
+        ok = assigned >= 0
+        if ok.any():
+            lookup = pd.Series(costs.data, index=pd.MultiIndex.from_arrays(
+                [costs.rows(), costs.indices]))
+            dense_t[ok] = lookup.reindex(pd.MultiIndex.from_arrays(
+                [np.flatnonzero(ok), assigned[ok]])).to_numpy()
+        nearest, times = assigned, dense_t
+
+    threshold = scenario.threshold_minutes
+    cov = coverage_score(pop, times, threshold) if threshold is not None else None
+    covered = np.isfinite(times) & (times <= threshold) if threshold is not None else \
+        np.isfinite(times)
+    reachable = nearest >= 0
+    site_ids = scenario.sites["site_id"].astype(str).to_numpy()
+
+    demand = scenario.demand[["demand_id", "population", "geometry"]].copy()
+    demand["demand_id"] = demand["demand_id"].astype(str)
+    demand["site_id"] = np.where(reachable, site_ids[np.maximum(nearest, 0)], None)
+    demand["travel_time_min"] = np.where(reachable, np.round(times, 3), np.nan)
+    demand["covered"] = covered
+    if scenario.units is not None:
+        from geodata.boundaries import assign_units
+
+        uidx = assign_units(demand, scenario.units)
+        uid = scenario.units["unit_id"].astype(str).to_numpy()
+        uname = scenario.units["name"].astype(str).to_numpy()
+        demand["unit_id"] = np.where(uidx >= 0, uid[np.maximum(uidx, 0)], None)
+        demand["unit_name"] = np.where(uidx >= 0, uname[np.maximum(uidx, 0)], None)
+
+    # per-site statistics
+    t_ok = np.where(reachable, times, 0.0)
+    idx = np.where(reachable, nearest, n_sites)
+    assigned_pop = np.bincount(idx, weights=pop, minlength=n_sites + 1)[:n_sites]
+    covered_pop = np.bincount(idx, weights=pop * covered, minlength=n_sites + 1)[:n_sites]
+    wsum = np.bincount(idx, weights=pop * t_ok, minlength=n_sites + 1)[:n_sites]
+    tmax = np.zeros(n_sites + 1)
+    np.maximum.at(tmax, idx, np.where(pop > 0, t_ok, 0.0))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_t = np.where(assigned_pop > 0, wsum / assigned_pop, np.nan)
+    sites = scenario.sites.copy()
+    sites["site_id"] = sites["site_id"].astype(str)
+    if "name" not in sites.columns:
+        sites["name"] = ""
+    sites["status"] = status
+    sites["assigned_population"] = np.round(assigned_pop, 3)
+    sites["covered_population"] = np.round(covered_pop, 3)
+    sites["mean_travel_min"] = np.round(mean_t, 3)
+    sites["max_travel_min"] = np.where(assigned_pop > 0, np.round(tmax[:n_sites], 3), np.nan)
+
+    units_table = None
+    if scenario.units is not None:
+        units_table = _unit_table(scenario, demand, sites)
+
+    mean_travel = weighted_mean(np.where(reachable, times, np.nan), pop)
+    unreachable_pop = float(pop[~reachable].sum())
+    return PlanResult(
+        scenario=scenario, solution=solution, coverage=cov, sites=sites, demand=demand,
+        units=units_table, mean_travel_minutes=mean_travel,
+        unreachable_population=unreachable_pop, notes=tuple(notes), travel=travel,
+        timings=timings,
+    )
+
+
+def _unit_table(scenario: Scenario, demand: gpd.GeoDataFrame, sites: gpd.GeoDataFrame) -> pd.DataFrame:
+    from geodata.boundaries import assign_units
+
+    units = scenario.units
+    frame = pd.DataFrame({
+        "unit_id": units["unit_id"].astype(str).to_numpy(),
+        "name": units["name"].astype(str).to_numpy(),
+    })
+    d = pd.DataFrame({
+        "unit_id": demand["unit_id"], "population": demand["population"],
+        "covered": demand["population"] * demand["covered"],
+        "wt": demand["population"] * demand["travel_time_min"].fillna(0.0),
+        "wreach": demand["population"] * demand["travel_time_min"].notna(),
+    })
+    agg = d.groupby("unit_id").agg(population=("population", "sum"),
+                                   covered_population=("covered", "sum"),
+                                   wt=("wt", "sum"), wreach=("wreach", "sum"))
+    frame = frame.merge(agg, left_on="unit_id", right_index=True, how="left").fillna(
+        {"population": 0.0, "covered_population": 0.0, "wt": 0.0, "wreach": 0.0})
+    frame["coverage_share"] = np.where(frame["population"] > 0,
+                                       frame["covered_population"] / frame["population"], np.nan)
+    frame["mean_travel_min"] = np.where(frame["wreach"] > 0, frame["wt"] / frame["wreach"], np.nan)
+    frame = frame.drop(columns=["wt", "wreach"])
+    sidx = assign_units(sites, units)
+    uid = units["unit_id"].astype(str).to_numpy()
+    s_unit = np.where(sidx >= 0, uid[np.maximum(sidx, 0)], None)
+    for kind in ("existing", "new"):
+        counts = pd.Series(s_unit[sites["status"].to_numpy() == kind]).value_counts()
+        frame[f"{kind}_sites"] = frame["unit_id"].map(counts).fillna(0).astype(int)
+    return frame
+
+
+def _status_ok(solution: Solution) -> bool:
+    return solution.status in (Status.OPTIMAL, Status.FEASIBLE)

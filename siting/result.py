@@ -1,0 +1,164 @@
+"""The outcome of a planning run: chosen sites, demand assignment, coverage score, unit table."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from siting.coverage import Coverage
+from siting.scenario import Scenario
+from solvers import Solution
+
+__all__ = ["PlanResult"]
+
+logger = logging.getLogger(__name__)
+
+
+def _json_number(value: float | None, digits: int = 4) -> float | None:
+    if value is None or not np.isfinite(value):
+        return None
+    return round(float(value), digits)
+
+
+@dataclass(frozen=True, eq=False)
+class PlanResult:
+    """What :func:`siting.plan` returns. Built once, never modified.
+
+    Attributes:
+        scenario: the scenario that was solved.
+        solution: the solver's :class:`solvers.Solution` (status, objective, bound, gap, time).
+        coverage: the coverage score (``None`` when the scenario has no threshold).
+        sites: every site with ``status`` (``existing`` / ``new`` / ``candidate``),
+            ``assigned_population``, ``covered_population``, ``mean_travel_min`` and
+            ``max_travel_min`` of the demand it serves.
+        demand: every demand point with ``site_id`` (nearest open site, ``None`` when none is
+            reachable within the search cutoff), ``travel_time_min`` (NaN then), ``covered``, and
+            ``unit_id`` / ``unit_name`` when units were given.
+        units: per admin unit: population, covered population, share, sites (``None`` without units).
+        mean_travel_minutes: population-weighted mean travel time of the reachable demand.
+        unreachable_population: residents with no open site within the search cutoff.
+        notes: sentences a planner must read (travel method, unsnapped points, infeasibility).
+        travel: the prepared travel costs, reusable for what-if runs.
+        timings: seconds per stage.
+    """
+
+    scenario: Scenario
+    solution: Solution
+    coverage: Coverage | None
+    sites: gpd.GeoDataFrame
+    demand: gpd.GeoDataFrame
+    units: pd.DataFrame | None
+    mean_travel_minutes: float
+    unreachable_population: float
+    notes: tuple[str, ...]
+    travel: Any
+    timings: dict[str, float]
+
+    @property
+    def status(self) -> str:
+        """The solve status (``optimal``, ``feasible``, ``infeasible``, ``no_solution``)."""
+        return self.solution.status.value
+
+    @property
+    def chosen_sites(self) -> gpd.GeoDataFrame:
+        """Open sites only (existing and new)."""
+        return self.sites[self.sites["status"] != "candidate"]
+
+    def summary(self) -> dict[str, Any]:
+        """JSON-ready summary: status, objective, gap, coverage, counts, notes, timings."""
+        sol = self.solution
+        chosen = self.chosen_sites
+        out: dict[str, Any] = {
+            "scenario": self.scenario.describe(),
+            "status": sol.status.value,
+            "objective": _json_number(sol.objective, 6),
+            "bound": _json_number(sol.bound, 6),
+            "gap": _json_number(sol.gap, 6),
+            "solve_seconds": round(sol.time, 3),
+            "backend": sol.backend,
+            "reason": sol.reason,
+            "sites": {
+                "existing": int((chosen["status"] == "existing").sum()),
+                "new": int((chosen["status"] == "new").sum()),
+                "new_site_ids": chosen.loc[chosen["status"] == "new", "site_id"].astype(str).tolist(),
+            },
+            "mean_travel_minutes": _json_number(self.mean_travel_minutes, 3),
+            "unreachable_population": round(self.unreachable_population, 3),
+            "notes": list(self.notes),
+            "timings": {k: round(v, 3) for k, v in self.timings.items()},
+        }
+        if self.coverage is not None:
+            out["coverage"] = self.coverage.as_dict()
+        return out
+
+    def layers(self, *, assignment_lines: bool = True) -> dict[str, gpd.GeoDataFrame]:
+        """GeoDataFrames for export: ``sites``, ``candidates``, ``demand``, ``assignments``,
+        ``service_areas`` (network runs) and ``admin_units`` (when units were given)."""
+        out: dict[str, gpd.GeoDataFrame] = {
+            "sites": self.chosen_sites.reset_index(drop=True),
+            "candidates": self.sites[self.sites["status"] == "candidate"].reset_index(drop=True),
+            "demand": self.demand.reset_index(drop=True),
+        }
+        if assignment_lines:
+            out["assignments"] = self._assignment_lines()
+        areas = self.service_areas()
+        if areas is not None:
+            out["service_areas"] = areas
+        if self.units is not None and self.scenario.units is not None:
+            geo = self.scenario.units[["unit_id", "geometry"]].copy()
+            geo["unit_id"] = geo["unit_id"].astype(str)
+            table = self.units.copy()
+            table["unit_id"] = table["unit_id"].astype(str)
+            out["admin_units"] = gpd.GeoDataFrame(
+                table.merge(geo, on="unit_id", how="left"), geometry="geometry",
+                crs=self.scenario.units.crs)
+        return out
+
+    def _assignment_lines(self) -> gpd.GeoDataFrame:
+        demand = self.demand.to_crs(self.sites.crs) if self.demand.crs != self.sites.crs \
+            else self.demand
+        assigned = demand[demand["site_id"].notna()]
+        site_geom = self.sites.set_index("site_id").geometry
+        end = site_geom.reindex(assigned["site_id"]).to_numpy()
+        start = assigned.geometry.to_numpy()
+        coords_a = shapely.get_coordinates(start)
+        coords_b = shapely.get_coordinates(end)
+        lines = shapely.linestrings(np.stack([coords_a, coords_b], axis=1))
+        return gpd.GeoDataFrame(
+            {
+                "demand_id": assigned["demand_id"].to_numpy(),
+                "site_id": assigned["site_id"].to_numpy(),
+                "population": assigned["population"].to_numpy(),
+                "travel_time_min": assigned["travel_time_min"].to_numpy(),
+            },
+            geometry=lines,
+            crs=self.sites.crs,
+        )
+
+    def service_areas(self) -> gpd.GeoDataFrame | None:
+        """Service-area polygons (isochrones) of the open sites within the threshold, or
+        ``None`` for straight-line runs or without a threshold."""
+        travel = self.travel
+        if getattr(travel, "network", None) is None or self.scenario.threshold_minutes is None:
+            return None
+        from geodata.isochrones import service_areas  # local: only when exported
+
+        open_idx = self.solution.open_sites
+        sub = travel.site_snap_subset(open_idx)
+        ids = self.scenario.sites["site_id"].astype(str).to_numpy()[open_idx]
+        return service_areas(
+            travel.network, sub, threshold=self.scenario.threshold_minutes * 60.0, site_ids=ids
+        )
+
+    def table(self) -> pd.DataFrame:
+        """The open sites as a plain table (for printing)."""
+        cols = ["site_id", "name", "status", "assigned_population", "covered_population",
+                "mean_travel_min", "max_travel_min"]
+        chosen = self.chosen_sites
+        return pd.DataFrame(chosen[[c for c in cols if c in chosen.columns]])

@@ -1,0 +1,62 @@
+"""CostMatrix: explicit zeros kept, duplicates keep the cheapest, inclusive coverage, errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from siting_errors import InputError
+from solvers import CostMatrix
+
+
+def test_zero_cost_pairs_are_reachable() -> None:
+    m = CostMatrix.from_triples([0, 1], [1, 0], [0.0, 2.0], (2, 2))
+    assert m.nnz == 2
+    dense = m.to_dense()
+    assert dense[0, 1] == 0.0 and np.isinf(dense[0, 0])
+    assert m.within(0.0).toarray().tolist() == [[False, True], [False, False]]
+    # a scipy matrix built from it keeps the explicit zero
+    assert m.csr().nnz == 2 and m.csc().nnz == 2
+
+
+def test_duplicates_keep_the_cheapest() -> None:
+    m = CostMatrix.from_triples([0, 0, 0], [1, 1, 0], [5.0, 3.0, 7.0], (1, 2))
+    assert m.to_dense().tolist() == [[7.0, 3.0]]
+
+
+def test_within_is_inclusive() -> None:
+    m = CostMatrix.from_dense(np.array([[10.0, 10.000001], [9.999, np.inf]]))
+    assert m.within(10.0).toarray().tolist() == [[True, False], [True, False]]
+
+
+def test_from_dense_cutoff_and_row_min() -> None:
+    m = CostMatrix.from_dense(np.array([[1.0, 4.0], [np.inf, np.nan]]), cutoff=3.0)
+    assert m.nnz == 1
+    assert m.row_min().tolist() == [1.0, np.inf]
+
+
+def test_restrict_sites_renumbers_in_given_order() -> None:
+    m = CostMatrix.from_dense(np.array([[0.0, 1.0, 2.0], [3.0, 4.0, 5.0]]))
+    sub = m.restrict_sites(np.array([2, 0]))
+    assert sub.to_dense().tolist() == [[2.0, 0.0], [5.0, 3.0]]
+
+
+def test_from_scipy_keeps_stored_zeros() -> None:
+    s = sp.csr_array((np.array([0.0, 1.0]), np.array([0, 1]), np.array([0, 1, 2])), shape=(2, 2))
+    assert CostMatrix.from_scipy(s).nnz == 2
+
+
+@pytest.mark.parametrize(
+    ("rows", "cols", "costs", "message"),
+    [
+        ([0], [0], [-1.0], "costs must be finite and non-negative"),
+        ([0], [0], [np.nan], "costs must be finite and non-negative"),
+        ([2], [0], [1.0], r"demand index must be in \[0, 2\)"),
+        ([0], [5], [1.0], r"site index must be in \[0, 2\)"),
+        ([0, 1], [0], [1.0], "cost triples must have equal lengths"),
+    ],
+)
+def test_bad_triples(rows: list, cols: list, costs: list, message: str) -> None:
+    with pytest.raises(InputError, match=message):
+        CostMatrix.from_triples(rows, cols, costs, (2, 2))
