@@ -5,9 +5,12 @@ No geography here: inputs are :class:`CostMatrix` objects (demand × site) and w
 
 from solvers.costs import CostMatrix
 from solvers.models import LSCP, MCLP, CapacitatedPMedian, Model, PCenter, PMedian
+from solvers.options import BACKENDS, SolveOptions
 from solvers.result import Solution, Status
+from solvers.solve import solve
 
 __all__ = [
+    "BACKENDS",
     "LSCP",
     "MCLP",
     "CapacitatedPMedian",
@@ -16,5 +19,7 @@ __all__ = [
     "PCenter",
     "PMedian",
     "Solution",
+    "SolveOptions",
     "Status",
+    "solve",
 ]

@@ -1,0 +1,153 @@
+"""The planning workflow on hand-checkable layouts (straight-line travel: 75 m per minute)."""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+import pytest
+from shapely.geometry import Point, box
+
+from siting import InputError
+from siting.planning import plan, travel_costs
+from siting.scenario import Scenario
+
+CRS = "EPSG:32649"  # UTM 49N (Hohhot)
+X0, Y0 = 500_000.0, 4_500_000.0
+SPEED = 4.5  # km/h -> 75 m per minute
+
+
+def _demand(xs: list[float], pops: list[float]) -> gpd.GeoDataFrame:
+    return gpd.GeoDataFrame(
+        {"demand_id": [f"d{i}" for i in range(len(xs))], "population": pops},
+        geometry=[Point(X0 + x, Y0) for x in xs], crs=CRS)
+
+
+def _sites(xs: list[float], existing: list[bool]) -> gpd.GeoDataFrame:
+    return gpd.GeoDataFrame(
+        {"site_id": [f"s{i}" for i in range(len(xs))], "name": [f"site {i}" for i in range(len(xs))],
+         "existing": existing},
+        geometry=[Point(X0 + x, Y0) for x in xs], crs=CRS)
+
+
+def _scenario(**kw: object) -> Scenario:
+    # demand at 0, 500, 1000, 3000, 3500 m; populations 100, 200, 100, 1000, 50
+    demand = _demand([0, 500, 1000, 3000, 3500], [100, 200, 100, 1000, 50])
+    sites = _sites([500, 3250, 1800], [False, False, False])
+    base = dict(demand=demand, sites=sites, model="mclp", new_sites=1, threshold_minutes=10.0,
+                mode="walk", detour_factor=1.0, walk_speed_kmh=SPEED)
+    base.update(kw)
+    return Scenario(**base)
+
+
+def test_mclp_picks_the_heaviest_cluster_and_scores_coverage() -> None:
+    result = plan(_scenario())
+    assert result.status == "optimal"
+    # s1 at 3250 m reaches 3000 (250 m) and 3500 (250 m): 1050 of 1450 residents
+    assert result.chosen_sites["site_id"].tolist() == ["s1"]
+    assert result.coverage.covered_population == pytest.approx(1050)
+    assert result.coverage.share == pytest.approx(1050 / 1450)
+    assert "straight-line" in " ".join(result.notes)
+
+
+def test_coverage_boundary_is_inclusive() -> None:
+    # 750 m at 75 m/min is exactly 10 minutes
+    demand = _demand([0, 750, 750.5], [1, 1, 1])
+    sites = _sites([0], [False])
+    result = plan(Scenario(demand=demand, sites=sites, model="mclp", new_sites=1,
+                           threshold_minutes=10.0, detour_factor=1.0, walk_speed_kmh=SPEED))
+    assert result.coverage.covered_population == pytest.approx(2)
+    assert result.demand["covered"].tolist() == [True, True, False]
+
+
+def test_existing_site_stays_open_and_new_sites_are_extra() -> None:
+    sites = _sites([500, 3250, 1800], [True, False, False])
+    result = plan(_scenario(sites=sites, new_sites=1))
+    chosen = result.chosen_sites.set_index("site_id")["status"].to_dict()
+    assert chosen == {"s0": "existing", "s1": "new"}
+    assert result.coverage.covered_population == pytest.approx(1450)  # everyone
+    baseline = plan(_scenario(sites=sites, new_sites=0), travel=result.travel)
+    assert baseline.coverage.covered_population == pytest.approx(400)
+
+
+def test_pmedian_assigns_nearest_and_reports_mean_time() -> None:
+    result = plan(_scenario(model="pmedian", new_sites=2, threshold_minutes=10.0,
+                            cutoff_minutes=120.0))
+    assert sorted(result.chosen_sites["site_id"]) == ["s0", "s1"]
+    # travel minutes: 500/75, 0, 500/75, 250/75, 250/75 weighted by 100,200,100,1000,50
+    expected = (100 * 500 + 0 + 100 * 500 + 1000 * 250 + 50 * 250) / 75 / 1450
+    assert result.mean_travel_minutes == pytest.approx(expected)
+    assert result.demand["site_id"].tolist() == ["s0", "s0", "s0", "s1", "s1"]
+    sites = result.sites.set_index("site_id")
+    assert sites.loc["s1", "assigned_population"] == pytest.approx(1050)
+    assert sites.loc["s1", "max_travel_min"] == pytest.approx(250 / 75, abs=1e-3)
+
+
+def test_lscp_infeasible_names_the_unreachable_demand() -> None:
+    demand = _demand([0, 5000], [10, 20])
+    sites = _sites([0], [False])
+    result = plan(Scenario(demand=demand, sites=sites, model="lscp", threshold_minutes=10.0,
+                           detour_factor=1.0, walk_speed_kmh=SPEED))
+    assert result.status == "infeasible"
+    assert "1" in result.solution.reason
+    assert list(result.solution.details["uncoverable"]) == [1]
+
+
+def test_lscp_finds_the_fewest_sites() -> None:
+    result = plan(_scenario(model="lscp", new_sites=None))
+    # s0 covers 0..1000 (500 m each way); s1 covers 3000..3500 -> 2 sites; s2 covers nothing
+    assert sorted(result.chosen_sites["site_id"]) == ["s0", "s1"]
+    assert result.coverage.share == pytest.approx(1.0)
+
+
+def test_unit_table_sums_population() -> None:
+    units = gpd.GeoDataFrame({"unit_id": ["u1", "u2"], "name": ["新华街道", "中山街道"]},
+                             geometry=[box(X0 - 100, Y0 - 100, X0 + 2000, Y0 + 100),
+                                       box(X0 + 2000, Y0 - 100, X0 + 4000, Y0 + 100)], crs=CRS)
+    result = plan(_scenario(units=units))
+    table = result.units.set_index("unit_id")
+    assert table.loc["u1", "population"] == pytest.approx(400)
+    assert table.loc["u2", "population"] == pytest.approx(1050)
+    assert table.loc["u2", "covered_population"] == pytest.approx(1050)
+    assert table.loc["u1", "name"] == "新华街道"
+    assert table.loc["u2", "new_sites"] == 1
+
+
+def test_what_if_reuses_travel_times() -> None:
+    scenario = _scenario()
+    travel = travel_costs(scenario)
+    more = plan(scenario.replace(new_sites=2), travel=travel)
+    assert more.coverage.covered_population == pytest.approx(1450)
+    with pytest.raises(InputError, match="computed up to 10"):
+        plan(scenario.replace(threshold_minutes=20.0), travel=travel)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"model": "kmeans"}, "`model` must be one of lscp, mclp, pmedian, pcenter, got 'kmeans'"),
+        ({"mode": "bike"}, "`mode` must be one of walk, drive, got 'bike'"),
+        ({"threshold_minutes": 0}, "`threshold_minutes` must be a number > 0, got 0"),
+        ({"threshold_minutes": -5.0}, "`threshold_minutes` must be a number > 0"),
+        ({"new_sites": 5}, "at most the number of candidate (non-existing) sites (3), got 5"),
+        ({"new_sites": None}, "`new_sites` is required for model 'mclp'"),
+    ],
+)
+def test_bad_parameters(change: dict, message: str) -> None:
+    with pytest.raises(InputError) as err:
+        _scenario(**change)
+    assert message in str(err.value)
+
+
+def test_bad_frames() -> None:
+    demand = _demand([0], [1]).drop(columns="population")
+    with pytest.raises(InputError, match=r"missing \['population'\]"):
+        _scenario(demand=demand)
+    no_crs = _demand([0], [1]).set_crs(None, allow_override=True)
+    with pytest.raises(InputError, match="has no CRS"):
+        _scenario(demand=no_crs)
+    empty = _demand([0], [0])
+    with pytest.raises(InputError, match="no population"):
+        _scenario(demand=empty)
+    neg = _demand([0, 1], [1, np.nan])
+    with pytest.raises(InputError, match="must be finite and >= 0"):
+        _scenario(demand=neg)
