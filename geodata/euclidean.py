@@ -34,8 +34,9 @@ def straight_line_times(
         if g.crs is None or not g.crs.is_projected:
             raise CRSError(f"`{name}` must be in a projected CRS (metres), got {g.crs}")
     if origins.crs != destinations.crs:
-        raise CRSError(f"`origins` ({origins.crs}) and `destinations` ({destinations.crs}) "
-                       "must share one CRS")
+        raise CRSError(
+            f"`origins` ({origins.crs}) and `destinations` ({destinations.crs}) must share one CRS"
+        )
     if speed_kmh <= 0:
         raise InputError(f"`speed_kmh` must be > 0, got {speed_kmh!r}")
     if detour_factor < 1:

@@ -1,5 +1,9 @@
 """Primary-care facility siting: rules, scenarios, the planning workflow, results and exports."""
 
+from siting.coverage import Coverage, coverage_score
+from siting.planning import TravelCosts, plan, travel_costs
+from siting.result import PlanResult
+from siting.scenario import MODELS, MODES, Scenario
 from siting_errors import (
     CRSError,
     DataNotFoundError,
@@ -11,11 +15,20 @@ from siting_errors import (
 )
 
 __all__ = [
+    "MODELS",
+    "MODES",
     "CRSError",
+    "Coverage",
     "DataNotFoundError",
     "DependencyError",
     "InputError",
+    "PlanResult",
+    "Scenario",
     "SitingError",
     "SolverError",
+    "TravelCosts",
     "UnsupportedFormatError",
+    "coverage_score",
+    "plan",
+    "travel_costs",
 ]

@@ -48,6 +48,7 @@ def _progress_printer(quiet: bool) -> object:
     def say(message: str) -> None:
         if not quiet:
             err_console.print(f"[dim]… {message}[/]", highlight=False)
+
     return say
 
 
@@ -60,32 +61,48 @@ def _print_result(result: object, title: str) -> None:
     head.add_column("", style="bold")
     head.add_column("")
     head.add_row("model", f"{result.scenario.model} ({summary['backend']})")
-    head.add_row("status", summary["status"] + (f" (gap {summary['gap']:.2%})"
-                                                 if summary["gap"] else ""))
+    head.add_row(
+        "status", summary["status"] + (f" (gap {summary['gap']:.2%})" if summary["gap"] else "")
+    )
     if result.coverage is not None:
         c = result.coverage
-        head.add_row(f"coverage ≤ {c.threshold_minutes:g} min ({result.scenario.mode})",
-                     f"{c.share:.1%} ({c.covered_population:,.0f} of {c.total_population:,.0f})")
+        head.add_row(
+            f"coverage ≤ {c.threshold_minutes:g} min ({result.scenario.mode})",
+            f"{c.share:.1%} ({c.covered_population:,.0f} of {c.total_population:,.0f})",
+        )
     head.add_row("mean travel time", f"{result.mean_travel_minutes:.2f} min")
-    head.add_row("sites", f"{summary['sites']['existing']} existing + {summary['sites']['new']} new")
+    head.add_row(
+        "sites", f"{summary['sites']['existing']} existing + {summary['sites']['new']} new"
+    )
     head.add_row("solve time", f"{result.solution.time:.2f} s")
     console.print(head)
     table = Table(title="open sites", title_justify="left")
     for col in ("site", "name", "status", "population", "covered", "mean min", "max min"):
         table.add_column(col, justify="right" if col not in ("site", "name", "status") else "left")
     for row in result.table().itertuples(index=False):
-        table.add_row(str(row.site_id), str(row.name), str(row.status),
-                      f"{row.assigned_population:,.0f}", f"{row.covered_population:,.0f}",
-                      f"{row.mean_travel_min:.1f}", f"{row.max_travel_min:.1f}")
+        table.add_row(
+            str(row.site_id),
+            str(row.name),
+            str(row.status),
+            f"{row.assigned_population:,.0f}",
+            f"{row.covered_population:,.0f}",
+            f"{row.mean_travel_min:.1f}",
+            f"{row.max_travel_min:.1f}",
+        )
     console.print(table)
     if result.units is not None:
         units = Table(title="admin units", title_justify="left")
         for col in ("unit", "population", "covered", "share", "existing", "new"):
             units.add_column(col, justify="left" if col == "unit" else "right")
         for row in result.units.itertuples(index=False):
-            units.add_row(str(row.name), f"{row.population:,.0f}",
-                          f"{row.covered_population:,.0f}", f"{row.coverage_share:.1%}",
-                          str(row.existing_sites), str(row.new_sites))
+            units.add_row(
+                str(row.name),
+                f"{row.population:,.0f}",
+                f"{row.covered_population:,.0f}",
+                f"{row.coverage_share:.1%}",
+                str(row.existing_sites),
+                str(row.new_sites),
+            )
         console.print(units)
     for note in result.notes:
         console.print(f"[yellow]note:[/] {note}", highlight=False)
@@ -105,35 +122,50 @@ def demo(
     from siting.demo import run_demo
 
     with _user_errors():
-        outcome = run_demo(out, seed=seed, population=population, new_sites=new_sites,
-                           threshold_minutes=threshold, mode=mode,
-                           progress=_progress_printer(quiet))
+        outcome = run_demo(
+            out,
+            seed=seed,
+            population=population,
+            new_sites=new_sites,
+            threshold_minutes=threshold,
+            mode=mode,
+            progress=_progress_printer(quiet),
+        )
     base = outcome.baseline.coverage
     if base is not None:
-        console.print(f"baseline (existing clinics only): {base.share:.1%} of residents within "
-                      f"{base.threshold_minutes:g} min")
+        console.print(
+            f"baseline (existing clinics only): {base.share:.1%} of residents within "
+            f"{base.threshold_minutes:g} min"
+        )
     _print_result(outcome.result, f"siting demo: MCLP, {new_sites} new clinics")
-    console.print(f"outputs in {out}/ ({len(outcome.files)} files), "
-                  f"{outcome.seconds:.1f} s in all")
+    console.print(f"outputs in {out}/ ({len(outcome.files)} files), {outcome.seconds:.1f} s in all")
 
 
 @app.command()
 def plan(
     population: Annotated[Path, typer.Option(help="Population raster (GeoTIFF) or vector file.")],
     out: Annotated[Path, typer.Option(help="Folder for the outputs.")],
-    roads: Annotated[Path | None, typer.Option(
-        help="Road network (.osm, .osm.pbf, .graphml); omit for straight-line travel.")] = None,
+    roads: Annotated[
+        Path | None,
+        typer.Option(
+            help="Road network (.osm, .osm.pbf, .graphml); omit for straight-line travel."
+        ),
+    ] = None,
     sites: Annotated[Path | None, typer.Option(help="Candidate sites file.")] = None,
     existing: Annotated[Path | None, typer.Option(help="Existing facilities (kept open).")] = None,
-    units: Annotated[Path | None, typer.Option(help="Admin units (polygons) for the table.")] = None,
+    units: Annotated[
+        Path | None, typer.Option(help="Admin units (polygons) for the table.")
+    ] = None,
     model: Annotated[str, typer.Option(help="lscp, mclp, pmedian or pcenter.")] = "mclp",
     new_sites: Annotated[int | None, typer.Option(help="New sites to open (not for lscp).")] = None,
     threshold: Annotated[float | None, typer.Option(help="Service threshold, minutes.")] = 10.0,
     mode: Annotated[str, typer.Option(help="walk or drive.")] = "walk",
-    population_column: Annotated[str, typer.Option(help="Population column (vector).")] =
-        "population",
-    candidate_spacing: Annotated[float, typer.Option(
-        help="Without --sites: candidates at road nodes this far apart (m).")] = 500.0,
+    population_column: Annotated[
+        str, typer.Option(help="Population column (vector).")
+    ] = "population",
+    candidate_spacing: Annotated[
+        float, typer.Option(help="Without --sites: candidates at road nodes this far apart (m).")
+    ] = 500.0,
     max_snap: Annotated[float, typer.Option(help="Max distance to the network (m).")] = 500.0,
     cutoff: Annotated[float | None, typer.Option(help="Travel-time search limit (min).")] = None,
     backend: Annotated[str, typer.Option(help="highs, cbc, pulp-highs or heuristic.")] = "highs",
@@ -150,11 +182,22 @@ def plan(
     with _user_errors():
         say("reading inputs")
         scenario = load_scenario(
-            population=population, roads=roads, sites=sites, existing=existing, units=units,
-            mode=mode, population_column=population_column, candidate_spacing=candidate_spacing,
-            model=model, new_sites=new_sites, threshold_minutes=threshold,
-            max_snap_distance=max_snap, cutoff_minutes=cutoff, backend=backend,
-            time_limit=time_limit, name=name,
+            population=population,
+            roads=roads,
+            sites=sites,
+            existing=existing,
+            units=units,
+            mode=mode,
+            population_column=population_column,
+            candidate_spacing=candidate_spacing,
+            model=model,
+            new_sites=new_sites,
+            threshold_minutes=threshold,
+            max_snap_distance=max_snap,
+            cutoff_minutes=cutoff,
+            backend=backend,
+            time_limit=time_limit,
+            name=name,
         )
         result = run_plan(scenario, progress=say)
         files = save_result(result, out, name=name)
@@ -168,10 +211,12 @@ def solve_matrix_command(
     demand: Annotated[Path, typer.Option(help="CSV with demand_id,weight.")],
     model: Annotated[str, typer.Option(help="lscp, mclp, pmedian or pcenter.")],
     json_out: Annotated[Path, typer.Option("--json", help="Where to write the JSON result.")],
-    p: Annotated[int | None, typer.Option("--p", help="Sites to open (mclp, pmedian, pcenter).")]
-        = None,
-    threshold: Annotated[float | None, typer.Option(help="Coverage threshold (cost units).")]
-        = None,
+    p: Annotated[
+        int | None, typer.Option("--p", help="Sites to open (mclp, pmedian, pcenter).")
+    ] = None,
+    threshold: Annotated[
+        float | None, typer.Option(help="Coverage threshold (cost units).")
+    ] = None,
     time_limit: Annotated[float | None, typer.Option(help="Solver time limit (s).")] = None,
     backend: Annotated[str, typer.Option(help="highs, cbc, pulp-highs or heuristic.")] = "highs",
 ) -> None:
@@ -179,8 +224,15 @@ def solve_matrix_command(
     from siting.matrix import load_cost_table, load_demand_table, solve_matrix
 
     with _user_errors():
-        result = solve_matrix(load_cost_table(costs), load_demand_table(demand), model=model,
-                              p=p, threshold=threshold, time_limit=time_limit, backend=backend)
+        result = solve_matrix(
+            load_cost_table(costs),
+            load_demand_table(demand),
+            model=model,
+            p=p,
+            threshold=threshold,
+            time_limit=time_limit,
+            backend=backend,
+        )
     json_out.parent.mkdir(parents=True, exist_ok=True)
     json_out.write_text(json.dumps(result, ensure_ascii=False, indent=2), encoding="utf-8")
     line = f"{result['status']}: objective {result['objective']}, {len(result['sites'])} sites"

@@ -9,7 +9,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-
 from geodata.candidates import combine_sites
 from geodata.population import demand_from_array
 from geodata.synthetic import SyntheticCity, synthetic_city
@@ -35,15 +34,26 @@ class DemoOutcome:
 
 
 def demo_scenario(
-    city: SyntheticCity, *, new_sites: int = 6, threshold_minutes: float = 10.0,
-    mode: str = "walk", model: str = "mclp",
+    city: SyntheticCity,
+    *,
+    new_sites: int = 6,
+    threshold_minutes: float = 10.0,
+    mode: str = "walk",
+    model: str = "mclp",
 ) -> Scenario:
     """The demo's scenario over a synthetic city."""
     demand = demand_from_array(city.population, city.transform, city.crs)
     sites = combine_sites(city.existing, city.candidates)
     return Scenario(
-        demand=demand, sites=sites, roads=city.roads, units=city.subdistricts, model=model,
-        new_sites=new_sites, threshold_minutes=threshold_minutes, mode=mode, name="demo",
+        demand=demand,
+        sites=sites,
+        roads=city.roads,
+        units=city.subdistricts,
+        model=model,
+        new_sites=new_sites,
+        threshold_minutes=threshold_minutes,
+        mode=mode,
+        name="demo",
         time_limit=60.0,
     )
 
@@ -63,14 +73,14 @@ def run_demo(
     if progress:
         progress(f"generating the synthetic city (seed {seed}, {population:,} residents)")
     city = synthetic_city(seed=seed, population=population)
-    scenario = demo_scenario(city, new_sites=new_sites, threshold_minutes=threshold_minutes,
-                             mode=mode)
+    scenario = demo_scenario(
+        city, new_sites=new_sites, threshold_minutes=threshold_minutes, mode=mode
+    )
     travel = travel_costs(scenario, progress=progress)
     baseline = plan(scenario.replace(new_sites=0, name="baseline"), travel=travel)
     result = plan(scenario, travel=travel, progress=progress)
     files = save_result(result, out_dir, name="demo")
     summary = json.loads(files["summary"].read_text(encoding="utf-8"))
     summary["baseline_coverage"] = baseline.coverage.as_dict() if baseline.coverage else None
-    files["summary"].write_text(json.dumps(summary, ensure_ascii=False, indent=2),
-                                encoding="utf-8")
+    files["summary"].write_text(json.dumps(summary, ensure_ascii=False, indent=2), encoding="utf-8")
     return DemoOutcome(city, baseline, result, files, time.perf_counter() - start)

@@ -36,12 +36,19 @@ def load_scenario(
     ``parameters`` are passed to :class:`Scenario` (model, new_sites, threshold_minutes, ...).
     """
     from geodata.boundaries import load_boundaries
-    from geodata.candidates import combine_sites, load_sites, sites_from_points, \
-        sites_from_population
+    from geodata.candidates import (
+        combine_sites,
+        load_sites,
+        sites_from_points,
+        sites_from_population,
+    )
     from geodata.population import load_population
 
-    demand = load_population(population, population_column=population_column) \
-        if Path(population).suffix.lower() not in (".tif", ".tiff") else load_population(population)
+    demand = (
+        load_population(population, population_column=population_column)
+        if Path(population).suffix.lower() not in (".tif", ".tiff")
+        else load_population(population)
+    )
     graph = None
     if roads is not None:
         from geodata.roads import load_roads
@@ -54,21 +61,28 @@ def load_scenario(
         frames.append(load_sites(sites, existing=False))
     elif graph is not None:
         xs, ys = zip(*((d["x"], d["y"]) for _, d in graph.nodes(data=True)), strict=True)
-        frames.append(sites_from_points(pd.Series(xs).to_numpy(), pd.Series(ys).to_numpy(),
-                                        graph.graph.get("crs", "EPSG:4326"),
-                                        spacing=candidate_spacing))
+        frames.append(
+            sites_from_points(
+                pd.Series(xs).to_numpy(),
+                pd.Series(ys).to_numpy(),
+                graph.graph.get("crs", "EPSG:4326"),
+                spacing=candidate_spacing,
+            )
+        )
     else:
-        frames.append(sites_from_population(demand, min_population=0.0,
-                                            spacing=candidate_spacing))
+        frames.append(sites_from_population(demand, min_population=0.0, spacing=candidate_spacing))
     if len(frames) == 2:
         all_sites = combine_sites(frames[0], frames[1])
     elif existing is not None:
-        raise InputError("only existing sites were given: add --sites (candidates) or "
-                         "--roads (to generate candidates)")
+        raise InputError(
+            "only existing sites were given: add --sites (candidates) or "
+            "--roads (to generate candidates)"
+        )
     else:
         all_sites = frames[0]
     boundary = load_boundaries(units) if units is not None else None
     if not isinstance(all_sites, gpd.GeoDataFrame):  # pragma: no cover - defensive
         raise InputError("sites could not be read as a GeoDataFrame")
-    return Scenario(demand=demand, sites=all_sites, roads=graph, units=boundary, mode=mode,
-                    **parameters)
+    return Scenario(
+        demand=demand, sites=all_sites, roads=graph, units=boundary, mode=mode, **parameters
+    )

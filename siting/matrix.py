@@ -31,7 +31,9 @@ def _read_csv(path: str | Path, what: str, columns: tuple[str, ...]) -> pd.DataF
     if not path.is_file():
         raise DataNotFoundError(f"{what} file {str(path)!r} does not exist")
     try:
-        frame = pd.read_csv(path, dtype={columns[0]: str} | ({"site_id": str} if "site_id" in columns else {}))
+        frame = pd.read_csv(
+            path, dtype={columns[0]: str} | ({"site_id": str} if "site_id" in columns else {})
+        )
     except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
         raise InputError(f"{what} file {str(path)!r} is not a readable CSV: {exc}") from exc
     frame.columns = [str(c).strip() for c in frame.columns]
@@ -51,9 +53,14 @@ def _numeric(frame: pd.DataFrame, column: str, what: str, path: str | Path) -> n
         i = int(np.flatnonzero(bad)[0])
         raise InputError(
             f"{what} file {str(path)!r}: column `{column}` must hold numbers >= 0, got "
-            f"{frame[column].iloc[i]!r} on data row {i + 1} ({int(bad.sum())} bad rows)"
+            f"{_show(frame[column].iloc[i])} on data row {i + 1} ({int(bad.sum())} bad rows)"
         )
     return values
+
+
+def _show(value: object) -> str:
+    """A value as a user wrote it (numpy scalars unwrapped)."""
+    return repr(value.item() if isinstance(value, np.generic) else value)
 
 
 def load_cost_table(path: str | Path) -> pd.DataFrame:
@@ -106,8 +113,9 @@ def solve_matrix(
     site_ids = np.array(sorted(costs["site_id"].unique(), key=_natural_key), dtype=object)
     rows = index.get_indexer(costs["demand_id"])
     cols = pd.Index(site_ids).get_indexer(costs["site_id"])
-    matrix = CostMatrix.from_triples(rows, cols, costs["cost"].to_numpy(), (len(demand_ids),
-                                                                          len(site_ids)))
+    matrix = CostMatrix.from_triples(
+        rows, cols, costs["cost"].to_numpy(), (len(demand_ids), len(site_ids))
+    )
     weights = demand["weight"].to_numpy(dtype=np.float64)
     if model in ("lscp", "mclp") and threshold is None:
         raise InputError(f"`threshold` is required for model {model!r}")

@@ -32,8 +32,9 @@ def save_result(result: PlanResult, out_dir: str | Path, *, name: str = "plan") 
     files["gpkg"] = out / f"{name}.gpkg"
     save_geopackage(layers, files["gpkg"], styles=default_styles())
     files["summary"] = out / f"{name}_summary.json"
-    files["summary"].write_text(json.dumps(result.summary(), ensure_ascii=False, indent=2),
-                                encoding="utf-8")
+    files["summary"].write_text(
+        json.dumps(result.summary(), ensure_ascii=False, indent=2), encoding="utf-8"
+    )
     if result.units is not None:
         files["units_csv"] = out / f"{name}_units.csv"
         result.units.to_csv(files["units_csv"], index=False, encoding="utf-8")

@@ -63,11 +63,16 @@ class TravelCosts:
     def site_snap_subset(self, index: np.ndarray) -> Any:
         """The site snap restricted to the given site indices (for service areas)."""
         snap = self.site_snap
-        return type(snap)(**{
-            f.name: (getattr(snap, f.name)[index] if isinstance(getattr(snap, f.name), np.ndarray)
-                     else getattr(snap, f.name))
-            for f in dataclasses.fields(snap)
-        })
+        return type(snap)(
+            **{
+                f.name: (
+                    getattr(snap, f.name)[index]
+                    if isinstance(getattr(snap, f.name), np.ndarray)
+                    else getattr(snap, f.name)
+                )
+                for f in dataclasses.fields(snap)
+            }
+        )
 
 
 def _say(progress: Progress | None, message: str) -> None:
@@ -87,17 +92,33 @@ def travel_costs(scenario: Scenario, *, progress: Progress | None = None) -> Tra
 
         _say(progress, "straight-line travel times (no road network given)")
         crs = local_utm_crs(scenario.demand)
-        speed = scenario.walk_speed_kmh if scenario.mode == "walk" else \
-            STRAIGHT_LINE_SPEED_KMH[scenario.mode]
+        speed = (
+            scenario.walk_speed_kmh
+            if scenario.mode == "walk"
+            else STRAIGHT_LINE_SPEED_KMH[scenario.mode]
+        )
         tt = straight_line_times(
-            scenario.demand.geometry.to_crs(crs), scenario.sites.geometry.to_crs(crs),
-            speed_kmh=speed, detour_factor=scenario.detour_factor, cutoff=cutoff * 60.0,
+            scenario.demand.geometry.to_crs(crs),
+            scenario.sites.geometry.to_crs(crs),
+            speed_kmh=speed,
+            detour_factor=scenario.detour_factor,
+            cutoff=cutoff * 60.0,
         )
         costs = CostMatrix.from_triples(tt.rows, tt.cols, tt.seconds / 60.0, tt.shape)
         ones_d = np.ones(len(demand_ids), dtype=bool)
         ones_s = np.ones(len(site_ids), dtype=bool)
-        return TravelCosts(costs, cutoff, "straight_line", ones_d, ones_s, None, None,
-                           demand_ids, site_ids, time.perf_counter() - start)
+        return TravelCosts(
+            costs,
+            cutoff,
+            "straight_line",
+            ones_d,
+            ones_s,
+            None,
+            None,
+            demand_ids,
+            site_ids,
+            time.perf_counter() - start,
+        )
 
     from geodata.network import Network, network_from_graph
     from geodata.roads import add_travel_times
@@ -118,16 +139,33 @@ def travel_costs(scenario: Scenario, *, progress: Progress | None = None) -> Tra
             f"{scenario.mode!r}; prepare a network for {scenario.mode!r}"
         )
     _say(progress, f"snapping {len(demand_ids):,} demand points and {len(site_ids):,} sites")
-    dsnap = snap_points(net, scenario.demand, max_distance=scenario.max_snap_distance,
-                        walk_speed_kmh=scenario.walk_speed_kmh)
-    ssnap = snap_points(net, scenario.sites, max_distance=scenario.max_snap_distance,
-                        walk_speed_kmh=scenario.walk_speed_kmh)
+    dsnap = snap_points(
+        net,
+        scenario.demand,
+        max_distance=scenario.max_snap_distance,
+        walk_speed_kmh=scenario.walk_speed_kmh,
+    )
+    ssnap = snap_points(
+        net,
+        scenario.sites,
+        max_distance=scenario.max_snap_distance,
+        walk_speed_kmh=scenario.walk_speed_kmh,
+    )
     _say(progress, f"travel times within {cutoff:g} minutes ({scenario.mode})")
     tt = travel_times(net, dsnap, ssnap, cutoff=cutoff * 60.0)
     costs = CostMatrix.from_triples(tt.rows, tt.cols, tt.seconds / 60.0, tt.shape)
-    return TravelCosts(costs, cutoff, "network", np.asarray(dsnap.snapped),
-                       np.asarray(ssnap.snapped), net, ssnap, demand_ids, site_ids,
-                       time.perf_counter() - start)
+    return TravelCosts(
+        costs,
+        cutoff,
+        "network",
+        np.asarray(dsnap.snapped),
+        np.asarray(ssnap.snapped),
+        net,
+        ssnap,
+        demand_ids,
+        site_ids,
+        time.perf_counter() - start,
+    )
 
 
 def _check_travel(scenario: Scenario, travel: TravelCosts) -> None:
@@ -136,8 +174,10 @@ def _check_travel(scenario: Scenario, travel: TravelCosts) -> None:
     if len(ids_d) != len(travel.demand_ids) or (ids_d != travel.demand_ids).any():
         raise InputError("`travel` was computed for other demand points than the scenario's")
     if len(ids_s) != len(travel.site_ids) or (ids_s != travel.site_ids).any():
-        raise InputError("`travel` was computed for other sites than the scenario's; "
-                         "use restrict_travel() to keep a subset of sites")
+        raise InputError(
+            "`travel` was computed for other sites than the scenario's; "
+            "use restrict_travel() to keep a subset of sites"
+        )
     if scenario.search_cutoff_minutes > travel.cutoff_minutes + 1e-9:
         raise InputError(
             f"the scenario needs travel times up to {scenario.search_cutoff_minutes:g} minutes "
@@ -147,13 +187,21 @@ def _check_travel(scenario: Scenario, travel: TravelCosts) -> None:
 
 def _solve(scenario: Scenario, costs: CostMatrix, weights: np.ndarray) -> Solution:
     fixed = np.flatnonzero(scenario.existing_mask)
-    opts = {"backend": scenario.backend, "time_limit": scenario.time_limit,
-            "mip_gap": scenario.mip_gap}
+    opts = {
+        "backend": scenario.backend,
+        "time_limit": scenario.time_limit,
+        "mip_gap": scenario.mip_gap,
+    }
     if scenario.model == "lscp":
         model = LSCP(costs, threshold=scenario.threshold_minutes, weights=weights, fixed=fixed)
     elif scenario.model == "mclp":
-        model = MCLP(costs, threshold=scenario.threshold_minutes, p=scenario.new_sites + len(fixed),
-                     weights=weights, fixed=fixed)
+        model = MCLP(
+            costs,
+            threshold=scenario.threshold_minutes,
+            p=scenario.new_sites + len(fixed),
+            weights=weights,
+            fixed=fixed,
+        )
     elif scenario.model == "pmedian":
         model = PMedian(costs, p=scenario.new_sites + len(fixed), weights=weights, fixed=fixed)
     else:
@@ -265,16 +313,19 @@ def _build_result(
         dense_t = times.copy()
         ok = assigned >= 0
         if ok.any():
-            lookup = pd.Series(costs.data, index=pd.MultiIndex.from_arrays(
-                [costs.rows(), costs.indices]))
-            dense_t[ok] = lookup.reindex(pd.MultiIndex.from_arrays(
-                [np.flatnonzero(ok), assigned[ok]])).to_numpy()
+            lookup = pd.Series(
+                costs.data, index=pd.MultiIndex.from_arrays([costs.rows(), costs.indices])
+            )
+            dense_t[ok] = lookup.reindex(
+                pd.MultiIndex.from_arrays([np.flatnonzero(ok), assigned[ok]])
+            ).to_numpy()
         nearest, times = assigned, dense_t
 
     threshold = scenario.threshold_minutes
     cov = coverage_score(pop, times, threshold) if threshold is not None else None
-    covered = np.isfinite(times) & (times <= threshold) if threshold is not None else \
-        np.isfinite(times)
+    covered = (
+        np.isfinite(times) & (times <= threshold) if threshold is not None else np.isfinite(times)
+    )
     reachable = nearest >= 0
     site_ids = scenario.sites["site_id"].astype(str).to_numpy()
 
@@ -319,34 +370,53 @@ def _build_result(
     mean_travel = weighted_mean(np.where(reachable, times, np.nan), pop)
     unreachable_pop = float(pop[~reachable].sum())
     return PlanResult(
-        scenario=scenario, solution=solution, coverage=cov, sites=sites, demand=demand,
-        units=units_table, mean_travel_minutes=mean_travel,
-        unreachable_population=unreachable_pop, notes=tuple(notes), travel=travel,
+        scenario=scenario,
+        solution=solution,
+        coverage=cov,
+        sites=sites,
+        demand=demand,
+        units=units_table,
+        mean_travel_minutes=mean_travel,
+        unreachable_population=unreachable_pop,
+        notes=tuple(notes),
+        travel=travel,
         timings=timings,
     )
 
 
-def _unit_table(scenario: Scenario, demand: gpd.GeoDataFrame, sites: gpd.GeoDataFrame) -> pd.DataFrame:
+def _unit_table(
+    scenario: Scenario, demand: gpd.GeoDataFrame, sites: gpd.GeoDataFrame
+) -> pd.DataFrame:
     from geodata.boundaries import assign_units
 
     units = scenario.units
-    frame = pd.DataFrame({
-        "unit_id": units["unit_id"].astype(str).to_numpy(),
-        "name": units["name"].astype(str).to_numpy(),
-    })
-    d = pd.DataFrame({
-        "unit_id": demand["unit_id"], "population": demand["population"],
-        "covered": demand["population"] * demand["covered"],
-        "wt": demand["population"] * demand["travel_time_min"].fillna(0.0),
-        "wreach": demand["population"] * demand["travel_time_min"].notna(),
-    })
-    agg = d.groupby("unit_id").agg(population=("population", "sum"),
-                                   covered_population=("covered", "sum"),
-                                   wt=("wt", "sum"), wreach=("wreach", "sum"))
+    frame = pd.DataFrame(
+        {
+            "unit_id": units["unit_id"].astype(str).to_numpy(),
+            "name": units["name"].astype(str).to_numpy(),
+        }
+    )
+    d = pd.DataFrame(
+        {
+            "unit_id": demand["unit_id"],
+            "population": demand["population"],
+            "covered": demand["population"] * demand["covered"],
+            "wt": demand["population"] * demand["travel_time_min"].fillna(0.0),
+            "wreach": demand["population"] * demand["travel_time_min"].notna(),
+        }
+    )
+    agg = d.groupby("unit_id").agg(
+        population=("population", "sum"),
+        covered_population=("covered", "sum"),
+        wt=("wt", "sum"),
+        wreach=("wreach", "sum"),
+    )
     frame = frame.merge(agg, left_on="unit_id", right_index=True, how="left").fillna(
-        {"population": 0.0, "covered_population": 0.0, "wt": 0.0, "wreach": 0.0})
-    frame["coverage_share"] = np.where(frame["population"] > 0,
-                                       frame["covered_population"] / frame["population"], np.nan)
+        {"population": 0.0, "covered_population": 0.0, "wt": 0.0, "wreach": 0.0}
+    )
+    frame["coverage_share"] = np.where(
+        frame["population"] > 0, frame["covered_population"] / frame["population"], np.nan
+    )
     frame["mean_travel_min"] = np.where(frame["wreach"] > 0, frame["wt"] / frame["wreach"], np.nan)
     frame = frame.drop(columns=["wt", "wreach"])
     sidx = assign_units(sites, units)

@@ -86,7 +86,9 @@ class PlanResult:
             "sites": {
                 "existing": int((chosen["status"] == "existing").sum()),
                 "new": int((chosen["status"] == "new").sum()),
-                "new_site_ids": chosen.loc[chosen["status"] == "new", "site_id"].astype(str).tolist(),
+                "new_site_ids": chosen.loc[chosen["status"] == "new", "site_id"]
+                .astype(str)
+                .tolist(),
             },
             "mean_travel_minutes": _json_number(self.mean_travel_minutes, 3),
             "unreachable_population": round(self.unreachable_population, 3),
@@ -116,13 +118,16 @@ class PlanResult:
             table = self.units.copy()
             table["unit_id"] = table["unit_id"].astype(str)
             out["admin_units"] = gpd.GeoDataFrame(
-                table.merge(geo, on="unit_id", how="left"), geometry="geometry",
-                crs=self.scenario.units.crs)
+                table.merge(geo, on="unit_id", how="left"),
+                geometry="geometry",
+                crs=self.scenario.units.crs,
+            )
         return out
 
     def _assignment_lines(self) -> gpd.GeoDataFrame:
-        demand = self.demand.to_crs(self.sites.crs) if self.demand.crs != self.sites.crs \
-            else self.demand
+        demand = (
+            self.demand.to_crs(self.sites.crs) if self.demand.crs != self.sites.crs else self.demand
+        )
         assigned = demand[demand["site_id"].notna()]
         site_geom = self.sites.set_index("site_id").geometry
         end = site_geom.reindex(assigned["site_id"]).to_numpy()
@@ -158,7 +163,14 @@ class PlanResult:
 
     def table(self) -> pd.DataFrame:
         """The open sites as a plain table (for printing)."""
-        cols = ["site_id", "name", "status", "assigned_population", "covered_population",
-                "mean_travel_min", "max_travel_min"]
+        cols = [
+            "site_id",
+            "name",
+            "status",
+            "assigned_population",
+            "covered_population",
+            "mean_travel_min",
+            "max_travel_min",
+        ]
         chosen = self.chosen_sites
         return pd.DataFrame(chosen[[c for c in cols if c in chosen.columns]])

@@ -68,8 +68,8 @@ class Scenario:
             straight-line travel times with ``detour_factor`` (the output says so).
         units: admin units (``unit_id``, ``name``, polygons) for the per-unit table.
         max_snap_distance: metres; points farther from the network are reported unreachable.
-        cutoff_minutes: longest travel time searched (default: the threshold for coverage
-            models, ``max(60, 3 × threshold)`` for p-median / p-center).
+        cutoff_minutes: longest travel time searched (default ``max(30, 3 × threshold)``), so
+            travel times beyond the circle are known for maps, p-median and what-if runs.
         detour_factor: network distance / straight distance for the straight-line fallback.
         walk_speed_kmh: speed of the off-network access leg (and of straight-line walking).
         backend, time_limit, mip_gap: solver options (see :func:`solvers.solve`).
@@ -114,7 +114,9 @@ class Scenario:
         for col, frame in (("demand_id", demand), ("site_id", sites)):
             dup = frame[col][frame[col].duplicated()]
             if len(dup):
-                raise InputError(f"`{col}` values must be unique, got duplicates {dup[:5].tolist()}")
+                raise InputError(
+                    f"`{col}` values must be unique, got duplicates {dup[:5].tolist()}"
+                )
         if "existing" not in sites.columns:
             sites = sites.assign(existing=False)
         object.__setattr__(self, "sites", sites)
@@ -143,7 +145,9 @@ class Scenario:
         if self.cutoff_minutes is not None and self.cutoff_minutes <= 0:
             raise InputError(f"`cutoff_minutes` must be > 0, got {self.cutoff_minutes!r}")
         if self.max_snap_distance <= 0:
-            raise InputError(f"`max_snap_distance` must be > 0 metres, got {self.max_snap_distance!r}")
+            raise InputError(
+                f"`max_snap_distance` must be > 0 metres, got {self.max_snap_distance!r}"
+            )
         if self.detour_factor < 1:
             raise InputError(f"`detour_factor` must be >= 1, got {self.detour_factor!r}")
         if self.units is not None:
@@ -156,9 +160,7 @@ class Scenario:
         if self.cutoff_minutes is not None:
             base = self.cutoff_minutes
             return max(base, self.threshold_minutes or 0.0)
-        if self.model in ("lscp", "mclp"):
-            return float(self.threshold_minutes)  # type: ignore[arg-type]
-        return max(60.0, 3.0 * (self.threshold_minutes or 20.0))
+        return max(30.0, 3.0 * (self.threshold_minutes or 20.0))
 
     @property
     def existing_mask(self) -> np.ndarray:
@@ -177,8 +179,9 @@ class Scenario:
             "new_sites": self.new_sites,
             "threshold_minutes": self.threshold_minutes,
             "mode": self.mode,
-            "travel": "network" if self.roads is not None else
-            f"straight line x {self.detour_factor} detour at "
+            "travel": "network"
+            if self.roads is not None
+            else f"straight line x {self.detour_factor} detour at "
             f"{STRAIGHT_LINE_SPEED_KMH[self.mode] if self.mode != 'walk' else self.walk_speed_kmh}"
             " km/h",
             "demand_points": len(self.demand),

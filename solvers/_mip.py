@@ -144,8 +144,15 @@ def _solve_highspy(
     elif ms in (S.kInfeasible,):
         st, x, objective, bound = Status.INFEASIBLE, None, None, None
         message = "the model has no feasible solution"
-    elif ms in (S.kTimeLimit, S.kIterationLimit, S.kInterrupt, S.kSolutionLimit,
-                S.kObjectiveBound, S.kObjectiveTarget, S.kHighsInterrupt):
+    elif ms in (
+        S.kTimeLimit,
+        S.kIterationLimit,
+        S.kInterrupt,
+        S.kSolutionLimit,
+        S.kObjectiveBound,
+        S.kObjectiveTarget,
+        S.kHighsInterrupt,
+    ):
         st = Status.FEASIBLE if has_sol else Status.NO_SOLUTION
         message = f"stopped by {h.modelStatusToString(ms)}"
     elif ms == S.kUnboundedOrInfeasible and not has_sol:
@@ -211,15 +218,40 @@ def _solve_pulp(mip: MatrixMIP, options: SolveOptions) -> MIPOutcome:
     x = np.array([v.varValue or 0.0 for v in xs]) if has_sol else None
     objective = float(pulp.value(prob.objective)) if has_sol else None
     if prob.status == pulp.LpStatusInfeasible or sol_status == pulp.LpSolutionInfeasible:
-        return MIPOutcome(Status.INFEASIBLE, None, None, None, None, elapsed, options.backend,
-                          "the model has no feasible solution")
+        return MIPOutcome(
+            Status.INFEASIBLE,
+            None,
+            None,
+            None,
+            None,
+            elapsed,
+            options.backend,
+            "the model has no feasible solution",
+        )
     if sol_status == pulp.LpSolutionOptimal:
-        return MIPOutcome(Status.OPTIMAL, x, objective, objective, 0.0, elapsed,
-                          options.backend, "optimal")
+        return MIPOutcome(
+            Status.OPTIMAL, x, objective, objective, 0.0, elapsed, options.backend, "optimal"
+        )
     if has_sol:
-        return MIPOutcome(Status.FEASIBLE, x, objective, None, None, elapsed, options.backend,
-                          "stopped before proving optimality (PuLP reports no bound)")
+        return MIPOutcome(
+            Status.FEASIBLE,
+            x,
+            objective,
+            None,
+            None,
+            elapsed,
+            options.backend,
+            "stopped before proving optimality (PuLP reports no bound)",
+        )
     if options.time_limit is not None:
-        return MIPOutcome(Status.NO_SOLUTION, None, None, None, None, elapsed, options.backend,
-                          "time limit reached before any solution was found")
+        return MIPOutcome(
+            Status.NO_SOLUTION,
+            None,
+            None,
+            None,
+            None,
+            elapsed,
+            options.backend,
+            "time limit reached before any solution was found",
+        )
     raise SolverError(f"{options.backend} ended with PuLP status {pulp.LpStatus[prob.status]!r}")

@@ -84,8 +84,12 @@ class CostMatrix:
         indptr = np.zeros(n_demand + 1, dtype=np.int64)
         np.add.at(indptr, rows + 1, 1)
         np.cumsum(indptr, out=indptr)
-        return cls(indptr, cols.astype(np.int32 if n_sites < 2**31 else np.int64), costs,
-                   (n_demand, n_sites))
+        return cls(
+            indptr,
+            cols.astype(np.int32 if n_sites < 2**31 else np.int64),
+            costs,
+            (n_demand, n_sites),
+        )
 
     @classmethod
     def from_dense(cls, costs: np.ndarray, cutoff: float = np.inf) -> CostMatrix:

@@ -40,8 +40,9 @@ def pmedian_greedy_swap(
     """
     active = weights > 0
     big = (float(costs.data.max()) if costs.nnz else 1.0) * 10.0 + 1.0
-    sub = CostMatrix.from_triples(*_active_triples(costs, active), (int(active.sum()),
-                                                                   costs.n_sites))
+    sub = CostMatrix.from_triples(
+        *_active_triples(costs, active), (int(active.sum()), costs.n_sites)
+    )
     w = weights[active]
     if sub.n_demand * sub.n_sites > _DENSE_LIMIT:
         # keep only the greedy phase on a sparse matrix: adequate as a warm start
@@ -70,8 +71,11 @@ def pmedian_greedy_swap(
         sub_d = d[:, open_idx]
         order = np.argsort(sub_d, axis=1)[:, :2]
         d1 = np.take_along_axis(sub_d, order[:, :1], axis=1)[:, 0]
-        d2 = np.take_along_axis(sub_d, order[:, 1:2], axis=1)[:, 0] if len(open_idx) > 1 \
+        d2 = (
+            np.take_along_axis(sub_d, order[:, 1:2], axis=1)[:, 0]
+            if len(open_idx) > 1
             else np.full(len(d1), big * 10)
+        )
         near = open_idx[order[:, 0]]
         current = float((w * d1).sum())
         candidates = np.array(sorted(free))
@@ -107,8 +111,9 @@ def _active_triples(costs: CostMatrix, active: np.ndarray) -> tuple:
     return new_row[rows[keep]], costs.indices[keep], costs.data[keep]
 
 
-def _greedy_sparse(costs: CostMatrix, w: np.ndarray, p: int, fixed: np.ndarray,
-                   big: float) -> np.ndarray:
+def _greedy_sparse(
+    costs: CostMatrix, w: np.ndarray, p: int, fixed: np.ndarray, big: float
+) -> np.ndarray:
     csc = costs.csc()
     rows_of = csc.indices
     is_open = np.zeros(costs.n_sites, dtype=bool)
@@ -137,13 +142,14 @@ def mclp_greedy(cover: sp.csr_array, weights: np.ndarray, p: int, fixed: np.ndar
     is_open = np.zeros(n_sites, dtype=bool)
     for j in fixed:
         is_open[j] = True
-        covered[csc.indices[csc.indptr[j]:csc.indptr[j + 1]]] = True
+        covered[csc.indices[csc.indptr[j] : csc.indptr[j + 1]]] = True
     col = np.repeat(np.arange(n_sites), np.diff(csc.indptr))
     while is_open.sum() < p:
-        gain = np.bincount(col, weights=weights[csc.indices] * ~covered[csc.indices],
-                           minlength=n_sites)
+        gain = np.bincount(
+            col, weights=weights[csc.indices] * ~covered[csc.indices], minlength=n_sites
+        )
         gain[is_open] = -1.0
         j = int(np.argmax(gain))
         is_open[j] = True
-        covered[csc.indices[csc.indptr[j]:csc.indptr[j + 1]]] = True
+        covered[csc.indices[csc.indptr[j] : csc.indptr[j + 1]]] = True
     return np.flatnonzero(is_open)

@@ -15,8 +15,13 @@ from scipy.sparse.csgraph import shortest_path
 from siting_errors import DataNotFoundError, InputError
 from solvers.costs import CostMatrix
 
-__all__ = ["CPMPInstance", "load_cpmp", "load_orlib_optima", "load_orlib_pmed",
-           "load_tsplib_coords"]
+__all__ = [
+    "CPMPInstance",
+    "load_cpmp",
+    "load_orlib_optima",
+    "load_orlib_pmed",
+    "load_tsplib_coords",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +43,7 @@ def load_orlib_pmed(path: str | Path) -> tuple[CostMatrix, int]:
     if len(numbers) < 3:
         raise InputError(f"{str(path)!r} is not an OR-Library p-median file (no header)")
     n, m, p = (int(v) for v in numbers[:3])
-    edges = numbers[3:3 + 3 * m]
+    edges = numbers[3 : 3 + 3 * m]
     if len(edges) != 3 * m:
         raise InputError(f"{str(path)!r} announces {m} edges but holds {len(edges) // 3}")
     edges = edges.reshape(m, 3)
@@ -51,8 +56,9 @@ def load_orlib_pmed(path: str | Path) -> tuple[CostMatrix, int]:
     _, last_rev = np.unique(key[::-1], return_index=True)
     last = len(key) - 1 - last_rev
     a, b, c = a[last], b[last], c[last]
-    graph = sp.coo_array((np.concatenate([c, c]), (np.concatenate([a, b]),
-                                                   np.concatenate([b, a]))), shape=(n, n))
+    graph = sp.coo_array(
+        (np.concatenate([c, c]), (np.concatenate([a, b]), np.concatenate([b, a]))), shape=(n, n)
+    )
     dist = shortest_path(sp.csr_array(graph), method="D", directed=False)
     return CostMatrix.from_dense(dist), p
 
@@ -101,7 +107,7 @@ def load_cpmp(path: str | Path) -> CPMPInstance:
     """A Lorena–Senne ``.dat`` file: ``n p`` then ``x y capacity demand`` per point."""
     numbers = _read(path).split()
     n, p = int(numbers[0]), int(numbers[1])
-    body = np.array(numbers[2:2 + 4 * n], dtype=np.float64)
+    body = np.array(numbers[2 : 2 + 4 * n], dtype=np.float64)
     if len(body) != 4 * n:
         raise InputError(f"{str(path)!r} announces {n} points but holds {len(body) // 4}")
     body = body.reshape(n, 4)

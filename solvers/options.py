@@ -36,13 +36,13 @@ class SolveOptions:
     def __post_init__(self) -> None:
         allowed = (*BACKENDS, "heuristic")
         if self.backend not in allowed:
-            raise InputError(
-                f"`backend` must be one of {', '.join(allowed)}, got {self.backend!r}"
-            )
+            raise InputError(f"`backend` must be one of {', '.join(allowed)}, got {self.backend!r}")
         if self.time_limit is not None and (
             not math.isfinite(self.time_limit) or self.time_limit <= 0
         ):
-            raise InputError(f"`time_limit` must be a number of seconds > 0, got {self.time_limit!r}")
+            raise InputError(
+                f"`time_limit` must be a number of seconds > 0, got {self.time_limit!r}"
+            )
         if not (0 <= self.mip_gap < 1):
             raise InputError(f"`mip_gap` must be in [0, 1), got {self.mip_gap!r}")
         if self.threads is not None and self.threads < 1:

@@ -74,8 +74,13 @@ def coverage_classes(
     keep = np.flatnonzero(positive & (counts > 0) & ~hit)
     label = np.full(n, -1, dtype=np.int64)
     if len(keep) == 0:
-        return CoverageClasses(sp.csr_array((0, cover.shape[1]), dtype=bool), np.zeros(0),
-                               label, uncoverable, fixed_covered)
+        return CoverageClasses(
+            sp.csr_array((0, cover.shape[1]), dtype=bool),
+            np.zeros(0),
+            label,
+            uncoverable,
+            fixed_covered,
+        )
     sub = cover[keep]
     keys = _row_keys(sub)
     _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
@@ -84,5 +89,6 @@ def coverage_classes(
     weight = np.bincount(inverse, weights=weights[keep], minlength=len(first))
     matrix = sub[first]
     logger.debug("coverage classes: %d weighted rows -> %d classes", len(keep), len(first))
-    return CoverageClasses(sp.csr_array(matrix, dtype=bool), weight, label, uncoverable,
-                           fixed_covered)
+    return CoverageClasses(
+        sp.csr_array(matrix, dtype=bool), weight, label, uncoverable, fixed_covered
+    )

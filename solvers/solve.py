@@ -39,8 +39,9 @@ def solve(
         verbose: print the solver log.
         warm_start: open site indices to start from (p-median and capacitated p-median).
     """
-    options = SolveOptions(backend=backend, time_limit=time_limit, mip_gap=mip_gap,
-                           threads=threads, verbose=verbose)
+    options = SolveOptions(
+        backend=backend, time_limit=time_limit, mip_gap=mip_gap, threads=threads, verbose=verbose
+    )
     if isinstance(model, LSCP):
         return solve_lscp(model, options)
     if isinstance(model, MCLP):

@@ -35,13 +35,13 @@ def files(tmp_path: Path) -> tuple[Path, Path]:
 
 
 def _run(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "siting", *args], capture_output=True,
-                          text=True, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "siting", *args], capture_output=True, text=True, check=False
+    )
 
 
 def test_pmedian_p1_picks_the_middle(files: tuple[Path, Path]) -> None:
-    out = solve_matrix(load_cost_table(files[0]), load_demand_table(files[1]),
-                       model="pmedian", p=1)
+    out = solve_matrix(load_cost_table(files[0]), load_demand_table(files[1]), model="pmedian", p=1)
     # site S2 at x=2: 1*2 + 2*1 + 0 + 2*1 + 1*2 = 8 (S1: 0+2+2+6+4 = 14)
     assert out["status"] == "optimal"
     assert out["objective"] == pytest.approx(8.0)
@@ -52,15 +52,20 @@ def test_pmedian_p1_picks_the_middle(files: tuple[Path, Path]) -> None:
 
 def test_mclp_coverage_is_inclusive(files: tuple[Path, Path]) -> None:
     # threshold 1: S2 covers b,c,d (weights 2+1+2 = 5 of 7); cost exactly 1 counts as covered
-    out = solve_matrix(load_cost_table(files[0]), load_demand_table(files[1]),
-                       model="mclp", p=1, threshold=1.0)
+    out = solve_matrix(
+        load_cost_table(files[0]), load_demand_table(files[1]), model="mclp", p=1, threshold=1.0
+    )
     assert out["sites"] == ["S2"]
-    assert out["coverage"] == {"covered_weight": 5.0, "total_weight": 7.0,
-                               "share": pytest.approx(5 / 7)}
+    assert out["coverage"] == {
+        "covered_weight": 5.0,
+        "total_weight": 7.0,
+        "share": pytest.approx(5 / 7),
+    }
     assert out["objective"] == pytest.approx(5.0)
-    below = solve_matrix(load_cost_table(files[0]), load_demand_table(files[1]),
-                         model="mclp", p=1, threshold=0.999)
-    assert below["coverage"]["covered_weight"] == pytest.approx(2.0)  # only a site's own point
+    below = solve_matrix(
+        load_cost_table(files[0]), load_demand_table(files[1]), model="mclp", p=1, threshold=0.999
+    )
+    assert below["coverage"]["covered_weight"] == pytest.approx(1.0)  # only the site's own point
 
 
 def test_lscp_infeasible_lists_unreachable_demand(tmp_path: Path) -> None:
@@ -68,8 +73,9 @@ def test_lscp_infeasible_lists_unreachable_demand(tmp_path: Path) -> None:
     costs.write_text(_costs(reach=0.5), encoding="utf-8")  # b and d reach no site
     demand = tmp_path / "d.csv"
     demand.write_text(DEMAND, encoding="utf-8")
-    out = solve_matrix(load_cost_table(costs), load_demand_table(demand), model="lscp",
-                       threshold=1.0)
+    out = solve_matrix(
+        load_cost_table(costs), load_demand_table(demand), model="lscp", threshold=1.0
+    )
     assert out["status"] == "infeasible"
     assert sorted(out["unreachable_demand"]) == ["b", "d"]
     assert out["reason"]
@@ -77,8 +83,21 @@ def test_lscp_infeasible_lists_unreachable_demand(tmp_path: Path) -> None:
 
 def test_cli_writes_the_contract(files: tuple[Path, Path], tmp_path: Path) -> None:
     target = tmp_path / "out" / "result.json"
-    proc = _run("solve-matrix", "--costs", str(files[0]), "--demand", str(files[1]),
-                "--model", "pcenter", "--p", "2", "--threshold", "1", "--json", str(target))
+    proc = _run(
+        "solve-matrix",
+        "--costs",
+        str(files[0]),
+        "--demand",
+        str(files[1]),
+        "--model",
+        "pcenter",
+        "--p",
+        "2",
+        "--threshold",
+        "1",
+        "--json",
+        str(target),
+    )
     assert proc.returncode == 0, proc.stderr
     out = json.loads(target.read_text(encoding="utf-8"))
     for key in ("status", "objective", "gap", "sites", "assignment", "coverage"):
@@ -92,16 +111,31 @@ def test_cli_writes_the_contract(files: tuple[Path, Path], tmp_path: Path) -> No
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--model", "pmedian", "--p", "5"], "`p` must be at most the number of candidates (3), got 5"),
-        (["--model", "mclp", "--p", "1", "--threshold", "0"], "`threshold` must be a finite number > 0"),
+        (
+            ["--model", "pmedian", "--p", "5"],
+            "`p` must be at most the number of candidates (3), got 5",
+        ),
+        (
+            ["--model", "mclp", "--p", "1", "--threshold", "0"],
+            "`threshold` must be a finite number > 0",
+        ),
         (["--model", "mclp", "--p", "1"], "`threshold` is required"),
         (["--model", "kmeans", "--p", "1"], "`model` must be one of lscp, mclp, pmedian, pcenter"),
     ],
 )
-def test_cli_bad_parameters(files: tuple[Path, Path], tmp_path: Path, args: list[str],
-                            message: str) -> None:
-    proc = _run("solve-matrix", "--costs", str(files[0]), "--demand", str(files[1]),
-                "--json", str(tmp_path / "x.json"), *args)
+def test_cli_bad_parameters(
+    files: tuple[Path, Path], tmp_path: Path, args: list[str], message: str
+) -> None:
+    proc = _run(
+        "solve-matrix",
+        "--costs",
+        str(files[0]),
+        "--demand",
+        str(files[1]),
+        "--json",
+        str(tmp_path / "x.json"),
+        *args,
+    )
     assert proc.returncode == 2
     assert message in " ".join(proc.stderr.split())
     assert "Traceback" not in proc.stderr
