@@ -71,8 +71,9 @@ def demand_from_array(
     if nodata is not None and np.isfinite(nodata):
         valid &= data != nodata
     rows, cols = np.nonzero(valid)
-    xs, ys = transform * (cols + 0.5, rows + 0.5)
-    xs, ys = np.asarray(xs, dtype=np.float64), np.asarray(ys, dtype=np.float64)
+    c, r = cols + 0.5, rows + 0.5
+    xs = transform.c + c * transform.a + r * transform.b
+    ys = transform.f + c * transform.d + r * transform.e
     crs = CRS.from_user_input(crs)
     geom = _boundary_geometry(boundary, crs)
     if geom is not None:
@@ -174,9 +175,11 @@ def load_population_vector(
     bad = ~np.isfinite(pop) | (pop < 0)
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
+        value = gdf[population_column].iloc[i]
+        value = value.item() if isinstance(value, np.generic) else value
         raise InputError(
             f"population file {str(p)!r}: `{population_column}` must be a number "
-            f">= 0, got {gdf[population_column].iloc[i]!r} on row {i} "
+            f">= 0, got {value!r} on row {i} "
             f"({int(bad.sum())} bad rows)"
         )
     keep = pop > 0

@@ -24,6 +24,8 @@ __all__ = ["TravelTimes", "travel_times"]
 logger = logging.getLogger(__name__)
 
 _CHUNK_BYTES = 200_000_000
+#: slack on the inclusive cutoff, so a time equal to it up to float rounding counts (s)
+_EPS = 1e-6
 
 
 @dataclass(frozen=True, eq=False)
@@ -78,7 +80,7 @@ def travel_times(net: Network, origins: Snap, destinations: Snap, *, cutoff: flo
     np.minimum.at(min_d_access, d_inv, destinations.access_time[d_ok])
     for start in range(0, len(uniq_d), chunk):
         block = np.arange(start, min(start + chunk, len(uniq_d)))
-        limit = max(cutoff - min_o_access - float(min_d_access[block].min()), 0.0)
+        limit = max(cutoff + _EPS - min_o_access - float(min_d_access[block].min()), 0.0)
         dist = dijkstra(rev, directed=True, indices=uniq_d[block], limit=limit)
         # dist[k, node]: time from node to site node uniq_d[block[k]]
         sub = dist[:, uniq_o]
@@ -93,7 +95,7 @@ def travel_times(net: Network, origins: Snap, destinations: Snap, *, cutoff: flo
         s_idx = d_order[_expand(d_start[site_node], d_count[site_node])]
         reps = d_count[site_node]
         total = np.repeat(base, reps) + destinations.access_time[d_ok[s_idx]]
-        keep = total <= cutoff
+        keep = total <= cutoff + _EPS
         rows_out.append(o_ok[np.repeat(idx, reps)[keep]])
         cols_out.append(d_ok[s_idx[keep]])
         secs_out.append(total[keep])

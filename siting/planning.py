@@ -104,7 +104,7 @@ def travel_costs(scenario: Scenario, *, progress: Progress | None = None) -> Tra
             detour_factor=scenario.detour_factor,
             cutoff=cutoff * 60.0,
         )
-        costs = CostMatrix.from_triples(tt.rows, tt.cols, tt.seconds / 60.0, tt.shape)
+        costs = CostMatrix.from_triples(tt.rows, tt.cols, np.round(tt.seconds / 60.0, 9), tt.shape)
         ones_d = np.ones(len(demand_ids), dtype=bool)
         ones_s = np.ones(len(site_ids), dtype=bool)
         return TravelCosts(
@@ -153,7 +153,7 @@ def travel_costs(scenario: Scenario, *, progress: Progress | None = None) -> Tra
     )
     _say(progress, f"travel times within {cutoff:g} minutes ({scenario.mode})")
     tt = travel_times(net, dsnap, ssnap, cutoff=cutoff * 60.0)
-    costs = CostMatrix.from_triples(tt.rows, tt.cols, tt.seconds / 60.0, tt.shape)
+    costs = CostMatrix.from_triples(tt.rows, tt.cols, np.round(tt.seconds / 60.0, 9), tt.shape)
     return TravelCosts(
         costs,
         cutoff,
