@@ -162,7 +162,10 @@ class CapacitatedPMedian(Model):
     """Capacitated p-median with load bounds: single-source assignment, each open site's
     assigned weight within ``[min_load, capacity]``.
 
-    ``capacity`` and ``min_load`` are a scalar or one value per site. With ``soft=True`` the
+    ``capacity`` and ``min_load`` are a scalar or one value per site; ``loads`` is what each
+    demand point counts against them (default: its weight — the objective stays
+    ``Σ weight × cost``, so for instances whose objective is unweighted pass ``weights=1`` and
+    the demand as ``loads``). With ``soft=True`` the
     bounds may be violated at a penalty ``violation_cost`` per unit (the closest plan when the
     hard bounds cannot all be met); the solution's details report each violation.
     """
@@ -171,12 +174,15 @@ class CapacitatedPMedian(Model):
     p: int = field(kw_only=True)
     capacity: np.ndarray | float = field(kw_only=True)
     min_load: np.ndarray | float = field(default=0.0, kw_only=True)
+    loads: np.ndarray | None = field(default=None, kw_only=True)
     soft: bool = field(default=False, kw_only=True)
     violation_cost: float | None = field(default=None, kw_only=True)
 
     def __post_init__(self) -> None:
         super().__post_init__()
         n = self.costs.n_sites
+        loads = self.weights if self.loads is None else _weights(self.loads, self.costs.n_demand)
+        object.__setattr__(self, "loads", loads)
         object.__setattr__(self, "p", _p(self.p, n, len(self.fixed)))
         for name in ("capacity", "min_load"):
             arr = np.broadcast_to(np.asarray(getattr(self, name), dtype=np.float64), (n,)).copy()
