@@ -158,8 +158,12 @@ def plan(
     ] = None,
     model: Annotated[str, typer.Option(help="lscp, mclp, pmedian or pcenter.")] = "mclp",
     new_sites: Annotated[int | None, typer.Option(help="New sites to open (not for lscp).")] = None,
-    threshold: Annotated[float | None, typer.Option(help="Service threshold, minutes.")] = 10.0,
-    mode: Annotated[str, typer.Option(help="walk or drive.")] = "walk",
+    threshold: Annotated[float | None, typer.Option(
+        help="Service threshold, minutes (default: the rules' R6, 10).")] = None,
+    mode: Annotated[str | None, typer.Option(
+        help="walk or drive (default: the rules' R6 urban mode, walk).")] = None,
+    rules: Annotated[Path | None, typer.Option(
+        help="Rules preset TOML (default: the packaged Inner Mongolia preset).")] = None,
     population_column: Annotated[
         str, typer.Option(help="Population column (vector).")
     ] = "population",
@@ -178,8 +182,14 @@ def plan(
     from siting.outputs import save_result
     from siting.planning import plan as run_plan
 
+    from siting.rules import default_rules, load_rules
+
     say = _progress_printer(quiet)
     with _user_errors():
+        preset = load_rules(rules) if rules is not None else default_rules()
+        threshold = threshold if threshold is not None else preset.R6.threshold_minutes
+        mode = mode or preset.R6.urban_mode
+        say(f"service circle {threshold:g} min by {mode} ({preset.R6.cite()})")
         say("reading inputs")
         scenario = load_scenario(
             population=population,
