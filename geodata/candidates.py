@@ -1,41 +1,112 @@
 """Candidate and existing facility sites: from files, from points (road nodes), from population.
 
-Every function returns a GeoDataFrame with ``site_id`` (str, unique), ``name`` (str),
-``existing`` (bool) and a Point geometry.
+Every function returns a GeoDataFrame with ``site_id`` (str, unique), ``name`` (str, may be
+empty), ``existing`` (bool) and a Point geometry. Thinning ("no two sites closer than
+``spacing`` metres") is greedy in input order and computed in the local UTM zone, so it is in
+true metres whatever the input CRS.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from pyproj import CRS
-from scipy.spatial import cKDTree
+from numpy.typing import ArrayLike
+from pyproj import CRS, Transformer
+from pyproj.exceptions import CRSError as PyprojCRSError
 
 from geodata.crs import local_utm_crs
 from siting_errors import CRSError, DataNotFoundError, InputError, UnsupportedFormatError
 
-__all__ = ["combine_sites", "load_sites", "sites_from_points", "sites_from_population"]
+__all__ = [
+    "combine_sites",
+    "load_sites",
+    "sites_from_points",
+    "sites_from_population",
+    "thin_points",
+]
 
 logger = logging.getLogger(__name__)
 
+_COLUMNS = ["site_id", "name", "existing", "geometry"]
+_ID_COLUMNS = ("site_id", "id", "ID")
+_NAME_COLUMNS = ("name", "NAME", "Name")
+
 
 def _frame(
-    ids: np.ndarray, names: np.ndarray, existing: bool, geometry: np.ndarray, crs: CRS | str
+    ids: ArrayLike, names: ArrayLike, existing: bool | np.ndarray, geometry: ArrayLike, crs: Any
 ) -> gpd.GeoDataFrame:
+    ids = np.asarray(ids, dtype=object)
     return gpd.GeoDataFrame(
         {
-            "site_id": ids.astype(str).astype(object),
-            "name": names.astype(str).astype(object),
-            "existing": np.full(len(ids), existing),
+            "site_id": pd.array(ids.astype(str), dtype="str"),
+            "name": pd.array(np.asarray(names, dtype=object).astype(str), dtype="str"),
+            "existing": np.broadcast_to(np.asarray(existing, dtype=bool), ids.shape).copy(),
         },
         geometry=geometry,
         crs=crs,
     )
+
+
+def _duplicates(ids: np.ndarray) -> list[str]:
+    series = pd.Series(ids, dtype=object)
+    return pd.unique(series[series.duplicated()]).tolist()
+
+
+def _user_crs(crs: Any, what: str) -> CRS:
+    if crs is None:
+        raise CRSError(f"{what} has no CRS")
+    try:
+        return CRS.from_user_input(crs)
+    except PyprojCRSError as exc:
+        raise CRSError(f"{what}: {crs!r} is not a valid CRS ({exc})") from exc
+
+
+def _read_sites(
+    path: Path, text: str, crs: Any, x_column: str, y_column: str, layer: str | None
+) -> gpd.GeoDataFrame:
+    if path.suffix.lower() == ".csv" and not text.startswith("zip://"):
+        if crs is None:
+            raise CRSError(
+                f"CSV sites file {text!r} has no CRS: pass crs= (e.g. 'EPSG:4326' when "
+                f"{x_column!r}/{y_column!r} are longitude/latitude)"
+            )
+        frame = pd.read_csv(path)
+        for col in (x_column, y_column):
+            if col not in frame.columns:
+                raise InputError(
+                    f"CSV sites file {text!r} has no coordinate column {col!r} "
+                    f"(columns: {list(frame.columns)}); pass x_column= / y_column="
+                )
+        xs = pd.to_numeric(frame[x_column], errors="coerce").to_numpy(dtype=np.float64)
+        ys = pd.to_numeric(frame[y_column], errors="coerce").to_numpy(dtype=np.float64)
+        bad = ~(np.isfinite(xs) & np.isfinite(ys))
+        if bad.any():
+            raise InputError(
+                f"CSV sites file {text!r}: {x_column!r}/{y_column!r} must be numbers, "
+                f"{int(bad.sum())} rows are not (rows {np.flatnonzero(bad)[:5].tolist()})"
+            )
+        return gpd.GeoDataFrame(
+            frame, geometry=gpd.points_from_xy(xs, ys), crs=_user_crs(crs, f"`crs` for {text!r}")
+        )
+    import pyogrio
+
+    source = f"zip://{path}" if path.suffix.lower() == ".zip" and "://" not in text else text
+    try:
+        gdf = gpd.read_file(source, layer=layer)
+    except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as exc:
+        raise UnsupportedFormatError(f"{text!r} is not a readable vector file: {exc}") from exc
+    if gdf.crs is None:
+        if crs is None:
+            raise CRSError(f"sites file {text!r} has no CRS; pass crs= (e.g. crs='EPSG:4326')")
+        gdf = gdf.set_crs(_user_crs(crs, f"`crs` for {text!r}"))
+    return gdf
 
 
 def load_sites(
@@ -47,129 +118,237 @@ def load_sites(
     crs: CRS | str | None = None,
     x_column: str = "x",
     y_column: str = "y",
+    layer: str | None = None,
 ) -> gpd.GeoDataFrame:
-    """Sites from GeoJSON / GeoPackage / shapefile / CSV (x,y; needs ``crs``). Polygons become
-    their representative point. ``existing=True`` marks them as existing (always open)."""
-    p = Path(path)
-    if not p.exists():
-        raise DataNotFoundError(f"sites file {str(p)!r} does not exist")
-    if p.suffix.lower() == ".csv":
-        if crs is None:
-            raise CRSError(f"CSV sites file {str(p)!r} has no CRS: pass crs=")
-        frame = pd.read_csv(p)
-        for col in (x_column, y_column):
-            if col not in frame.columns:
-                raise InputError(
-                    f"CSV {str(p)!r} has no coordinate column {col!r} "
-                    f"(columns: {list(frame.columns)})"
-                )
-        gdf = gpd.GeoDataFrame(
-            frame, geometry=gpd.points_from_xy(frame[x_column], frame[y_column]), crs=crs
-        )
-    else:
-        import pyogrio
+    """Sites from GeoJSON / GeoPackage / shapefile (or zipped) / CSV with x,y columns.
 
-        try:
-            gdf = gpd.read_file(p)
-        except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as exc:
-            raise UnsupportedFormatError(
-                f"{str(p)!r} is not a readable vector file: {exc}"
-            ) from exc
-        if gdf.crs is None:
-            if crs is None:
-                raise CRSError(f"sites file {str(p)!r} has no CRS; pass crs=")
-            gdf = gdf.set_crs(crs)
+    A CSV needs ``crs``; for other formats ``crs`` only applies when the file declares none.
+    ``site_id`` comes from ``id_column``, else a ``site_id`` or ``id`` column, else ``"E{row}"``
+    (existing) / ``"C{row}"`` (candidates); duplicated ids are an :class:`InputError` listing
+    them. ``name`` comes from ``name_column`` or a ``name`` column (else empty). Polygons and
+    lines become a representative point on them. ``existing=True`` flags every site as existing.
+    """
+    text = str(path)
+    local = Path(text.removeprefix("zip://").split("!", 1)[0])
+    if not local.exists():
+        raise DataNotFoundError(f"sites file {text!r} does not exist")
+    gdf = _read_sites(local, text, crs, x_column, y_column, layer)
     if len(gdf) == 0:
-        raise InputError(f"sites file {str(p)!r} has no features")
-    id_col = id_column or next((c for c in ("site_id", "id") if c in gdf.columns), None)
-    if id_column and id_column not in gdf.columns:
-        raise InputError(f"sites file {str(p)!r} has no column {id_column!r}")
-    prefix = "E" if existing else "C"
-    ids = (
-        gdf[id_col].astype(str).to_numpy()
-        if id_col
-        else np.array([f"{prefix}{i}" for i in range(len(gdf))])
-    )
-    dup = pd.Series(ids)[pd.Series(ids).duplicated()]
-    if len(dup):
-        raise InputError(f"sites file {str(p)!r} has duplicate ids {dup[:5].tolist()}")
-    name_col = name_column or ("name" if "name" in gdf.columns else None)
+        raise InputError(f"sites file {text!r} has no features")
+    columns = [c for c in gdf.columns if c != gdf.geometry.name]
+    for given in (id_column, name_column):
+        if given is not None and given not in gdf.columns:
+            raise InputError(f"sites file {text!r} has no column {given!r} (columns: {columns})")
+    id_col = id_column or next((c for c in _ID_COLUMNS if c in gdf.columns), None)
+    if id_col is not None:
+        missing_id = gdf[id_col].isna().to_numpy()
+        if missing_id.any():
+            raise InputError(
+                f"sites file {text!r}: {int(missing_id.sum())} sites have no {id_col!r} "
+                f"(rows {np.flatnonzero(missing_id)[:5].tolist()})"
+            )
+        ids = gdf[id_col].astype(str).to_numpy(dtype=object)
+    else:
+        prefix = "E" if existing else "C"
+        ids = np.array([f"{prefix}{i}" for i in range(len(gdf))], dtype=object)
+    dup = _duplicates(ids)
+    if dup:
+        raise InputError(
+            f"sites file {text!r}: site ids in {id_col!r} must be unique, {len(dup)} are "
+            f"repeated: {dup[:20]}{' ...' if len(dup) > 20 else ''}"
+        )
+    name_col = name_column or next((c for c in _NAME_COLUMNS if c in gdf.columns), None)
     names = (
-        gdf[name_col].fillna("").astype(str).to_numpy()
+        gdf[name_col].fillna("").astype(str).to_numpy(dtype=object)
         if name_col
         else np.full(len(gdf), "", dtype=object)
     )
-    geom = gdf.geometry.to_numpy()
-    empty = shapely.is_empty(geom) | pd.isna(geom)
+    geoms = gdf.geometry.to_numpy()
+    empty = shapely.is_missing(geoms) | shapely.is_empty(geoms)
     if empty.any():
-        raise InputError(f"sites file {str(p)!r}: {int(empty.sum())} features have no geometry")
-    points = np.where(shapely.get_type_id(geom) == 0, geom, shapely.point_on_surface(geom))
+        raise InputError(
+            f"sites file {text!r}: {int(empty.sum())} sites have no geometry "
+            f"(ids {ids[empty][:5].tolist()})"
+        )
+    points = np.where(shapely.get_type_id(geoms) == 0, geoms, shapely.point_on_surface(geoms))
     return _frame(ids, names, existing, points, gdf.crs)
 
 
-def sites_from_points(
-    x: np.ndarray, y: np.ndarray, crs: CRS | str, *, spacing: float, prefix: str = "C"
-) -> gpd.GeoDataFrame:
-    """Candidates from points (e.g. road-network nodes) thinned so no two kept points are closer
-    than ``spacing`` metres (greedy, in input order, on a KD-tree in the local UTM zone)."""
-    if spacing <= 0:
-        raise InputError(f"`spacing` must be > 0 metres, got {spacing!r}")
-    pts = gpd.GeoSeries(gpd.points_from_xy(x, y), crs=crs)
+def thin_points(xy: ArrayLike, spacing: float) -> np.ndarray:
+    """Indices (increasing) of the points kept by greedy thinning in input order.
+
+    A point is kept unless it lies closer than ``spacing`` to an already kept point, so kept
+    points are pairwise >= ``spacing`` apart and every dropped point is within ``spacing`` of a
+    kept one. ``xy`` is an (n, 2) array in a metric CRS. Points are bucketed in a grid of cells
+    of side ``spacing / sqrt(2)``: a cell holds at most one kept point, so a point whose cell is
+    taken is dropped at once, and the others check the 5 x 5 block of cells around them.
+    """
+    pts = np.asarray(xy, dtype=np.float64)
+    if pts.ndim != 2 or pts.shape[1] != 2:
+        raise InputError(f"`xy` must be an (n, 2) array of coordinates, got shape {pts.shape}")
+    if not (isinstance(spacing, int | float) and math.isfinite(spacing) and spacing > 0):
+        raise InputError(f"`spacing` must be a finite number > 0 (metres), got {spacing!r}")
+    if not np.isfinite(pts).all():
+        bad = np.flatnonzero(~np.isfinite(pts).all(axis=1))
+        raise InputError(f"coordinates must be finite, {len(bad)} points are not: {bad[:5]}")
     if len(pts) == 0:
-        raise InputError("no points to make candidate sites from")
-    proj = pts.to_crs(local_utm_crs(pts)) if not pts.crs.is_projected else pts
-    xy = np.column_stack([proj.x.to_numpy(), proj.y.to_numpy()])
-    # snap to a grid of cell = spacing / sqrt(2): one point per cell, then a KD-tree pass
-    cell = spacing / np.sqrt(2.0)
-    key = np.floor(xy / cell).astype(np.int64)
-    _, first = np.unique(key, axis=0, return_index=True)
-    first = np.sort(first)
-    tree = cKDTree(xy[first])
-    keep = np.ones(len(first), dtype=bool)
-    for a, b in sorted(tree.query_pairs(spacing * (1 - 1e-9))):
-        if keep[a] and keep[b]:
-            keep[b] = False
-    chosen = first[keep]
-    ids = np.array([f"{prefix}{i}" for i in range(len(chosen))])
-    return _frame(ids, np.full(len(chosen), ""), False, pts.to_numpy()[chosen], pts.crs)
+        return np.zeros(0, dtype=np.int64)
+    cell = spacing / math.sqrt(2.0)
+    origin = pts.min(axis=0)
+    ij = np.floor((pts - origin) / cell).astype(np.int64)
+    xs, ys = pts[:, 0].tolist(), pts[:, 1].tolist()
+    ci, cj = ij[:, 0].tolist(), ij[:, 1].tolist()
+    limit = spacing * spacing
+    offsets = [(a, b) for a in range(-2, 3) for b in range(-2, 3) if (a, b) != (0, 0)]
+    offsets = [(a, b) for a, b in offsets if abs(a) + abs(b) < 4]  # corner cells are too far
+    taken: dict[tuple[int, int], int] = {}
+    kept: list[int] = []
+    for k in range(len(xs)):
+        key = (ci[k], cj[k])
+        if key in taken:
+            continue
+        x, y = xs[k], ys[k]
+        for a, b in offsets:
+            other = taken.get((key[0] + a, key[1] + b))
+            if other is not None and (xs[other] - x) ** 2 + (ys[other] - y) ** 2 < limit:
+                break
+        else:
+            taken[key] = k
+            kept.append(k)
+    return np.asarray(kept, dtype=np.int64)
+
+
+def _metric_xy(x: np.ndarray, y: np.ndarray, crs: CRS) -> np.ndarray:
+    """Coordinates in the local UTM zone (true metres, whatever ``crs`` is)."""
+    utm = local_utm_crs((float(x.min()), float(y.min()), float(x.max()), float(y.max())), crs=crs)
+    if crs.equals(utm):
+        return np.column_stack([x, y])
+    px, py = Transformer.from_crs(crs, utm, always_xy=True).transform(x, y)
+    return np.column_stack([px, py])
+
+
+def sites_from_points(
+    x: ArrayLike, y: ArrayLike, crs: CRS | str, *, spacing: float, prefix: str = "C"
+) -> gpd.GeoDataFrame:
+    """Candidate sites at points (e.g. road-network nodes), thinned so that no two kept points
+    are closer than ``spacing`` metres (greedy in input order: put preferred points first).
+
+    ``x``/``y`` are in ``crs``; distances are measured in the local UTM zone. The result is in
+    ``crs``, with ``site_id`` ``"{prefix}{k}"`` (k = 0, 1, ... over kept points), empty names
+    and ``existing=False``. 100k points take well under a second.
+    """
+    crs = _user_crs(crs, "candidate points")
+    xs = np.asarray(x, dtype=np.float64).ravel()
+    ys = np.asarray(y, dtype=np.float64).ravel()
+    if xs.shape != ys.shape:
+        raise InputError(f"`x` and `y` must have the same length, got {len(xs)} and {len(ys)}")
+    if len(xs) == 0:
+        raise InputError("no points to make candidate sites from (`x` is empty)")
+    if not (np.isfinite(xs) & np.isfinite(ys)).all():
+        bad = np.flatnonzero(~(np.isfinite(xs) & np.isfinite(ys)))
+        raise InputError(
+            f"`x`/`y` must be finite numbers, {len(bad)} points are not (first {bad[:5].tolist()})"
+        )
+    if not (isinstance(spacing, int | float) and math.isfinite(spacing) and spacing > 0):
+        raise InputError(f"`spacing` must be a finite number > 0 (metres), got {spacing!r}")
+    chosen = thin_points(_metric_xy(xs, ys, crs), float(spacing))
+    logger.info("thinned %d points to %d sites (spacing %g m)", len(xs), len(chosen), spacing)
+    ids = np.array([f"{prefix}{k}" for k in range(len(chosen))], dtype=object)
+    return _frame(
+        ids,
+        np.full(len(chosen), "", dtype=object),
+        False,
+        gpd.points_from_xy(xs[chosen], ys[chosen]),
+        crs,
+    )
 
 
 def sites_from_population(
-    demand: gpd.GeoDataFrame, *, min_population: float = 0.0, spacing: float
+    demand: gpd.GeoDataFrame,
+    *,
+    min_population: float = 0.0,
+    spacing: float,
+    prefix: str = "C",
 ) -> gpd.GeoDataFrame:
-    """Candidates at populated demand points (densest first), ``spacing`` metres apart."""
-    order = np.argsort(-demand["population"].to_numpy(), kind="stable")
-    sel = demand.iloc[order]
-    sel = sel[sel["population"] > min_population]
-    if len(sel) == 0:
-        raise InputError(f"no demand point has population > {min_population:g}")
-    return sites_from_points(
-        sel.geometry.x.to_numpy(), sel.geometry.y.to_numpy(), sel.crs, spacing=spacing
+    """Candidate sites at populated demand points, densest first, ``spacing`` metres apart.
+
+    Demand points with ``population >= min_population`` (and > 0) are ranked by population
+    (ties keep input order) and thinned greedily, so every dropped point is within ``spacing``
+    of a denser kept one. ``site_id`` is ``prefix + demand_id`` (traceable to the cell); the
+    result is in the demand's CRS, sorted densest first.
+    """
+    if not isinstance(demand, gpd.GeoDataFrame):
+        raise InputError(f"`demand` must be a GeoDataFrame, got {type(demand).__name__}")
+    for col in ("demand_id", "population"):
+        if col not in demand.columns:
+            raise InputError(
+                f"`demand` has no column {col!r} (columns: {list(demand.columns)}); "
+                "build it with geodata.population"
+            )
+    if demand.crs is None:
+        raise CRSError("`demand` has no CRS; set one (e.g. .set_crs('EPSG:4326'))")
+    if not (isinstance(min_population, int | float) and math.isfinite(min_population)):
+        raise InputError(f"`min_population` must be a finite number, got {min_population!r}")
+    pop = pd.to_numeric(demand["population"], errors="coerce").to_numpy(dtype=np.float64)
+    eligible = np.flatnonzero((pop >= min_population) & (pop > 0))
+    if len(eligible) == 0:
+        raise InputError(
+            f"no demand point has population >= {min_population:g} (largest: {np.nanmax(pop):g})"
+            if len(pop)
+            else "`demand` is empty"
+        )
+    order = eligible[np.argsort(-pop[eligible], kind="stable")]
+    geoms = demand.geometry.to_numpy()[order]
+    if not (shapely.get_type_id(geoms) == 0).all():
+        geoms = shapely.point_on_surface(geoms)
+    xs, ys = shapely.get_x(geoms), shapely.get_y(geoms)
+    crs = _user_crs(demand.crs, "`demand`")
+    chosen = thin_points(_metric_xy(xs, ys, crs), float(spacing)) if len(xs) else []
+    ids = demand["demand_id"].astype(str).to_numpy(dtype=object)[order[chosen]]
+    dup = _duplicates(ids)
+    if dup:
+        raise InputError(f"`demand` ids must be unique, got repeated {dup[:5]}")
+    return _frame(
+        np.array([f"{prefix}{i}" for i in ids], dtype=object),
+        np.full(len(chosen), "", dtype=object),
+        False,
+        geoms[chosen],
+        crs,
     )
 
 
 def combine_sites(existing: gpd.GeoDataFrame, candidates: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-    """Existing sites (flagged ``existing=True``) followed by candidates, in one CRS; ids must
-    be unique across both."""
-    if existing.crs is None or candidates.crs is None:
-        raise CRSError("both `existing` and `candidates` need a CRS")
-    ex = existing.assign(existing=True)
-    ca = candidates.to_crs(existing.crs).assign(existing=False)
-    for frame in (ex, ca):
-        if "name" not in frame.columns:
-            frame["name"] = ""
-    out = pd.concat(
-        [
-            ex[["site_id", "name", "existing", "geometry"]],
-            ca[["site_id", "name", "existing", "geometry"]],
-        ],
-        ignore_index=True,
-    )
-    out["site_id"] = out["site_id"].astype(str)
-    dup = out["site_id"][out["site_id"].duplicated()]
-    if len(dup):
-        raise InputError(
-            f"site ids must be unique across existing and candidate sites, got "
-            f"duplicates {dup[:5].tolist()}"
+    """Existing sites (flagged ``existing=True``) followed by candidates (``existing=False``).
+
+    The result is in ``existing``'s CRS (candidates are reprojected) with the columns
+    ``site_id``, ``name``, ``existing`` and geometry; site ids must be unique across both
+    (an :class:`InputError` lists the clashes otherwise).
+    """
+    frames = []
+    for what, frame, flag in (("existing", existing, True), ("candidates", candidates, False)):
+        if not isinstance(frame, gpd.GeoDataFrame):
+            raise InputError(f"`{what}` must be a GeoDataFrame, got {type(frame).__name__}")
+        if frame.crs is None:
+            raise CRSError(f"`{what}` has no CRS; set one (e.g. .set_crs('EPSG:4326'))")
+        if "site_id" not in frame.columns:
+            raise InputError(
+                f"`{what}` has no column 'site_id' (columns: {list(frame.columns)}); "
+                "load it with load_sites"
+            )
+        names = (
+            frame["name"].fillna("").astype(str).to_numpy(dtype=object)
+            if "name" in frame.columns
+            else np.full(len(frame), "", dtype=object)
         )
-    return gpd.GeoDataFrame(out, geometry="geometry", crs=existing.crs)
+        geoms = (frame if flag else frame.to_crs(existing.crs)).geometry.to_numpy()
+        frames.append(
+            _frame(frame["site_id"].astype(str).to_numpy(dtype=object), names, flag, geoms, None)
+        )
+    out = pd.concat(frames, ignore_index=True)
+    dup = _duplicates(out["site_id"].to_numpy(dtype=object))
+    if dup:
+        raise InputError(
+            f"site ids must be unique across existing and candidate sites, {len(dup)} are "
+            f"repeated: {dup[:20]}{' ...' if len(dup) > 20 else ''}"
+        )
+    return gpd.GeoDataFrame(out[_COLUMNS], geometry="geometry", crs=existing.crs)

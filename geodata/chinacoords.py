@@ -1,26 +1,42 @@
-"""GCJ-02 ("Mars" coordinates of Chinese web maps) ↔ WGS84 conversion.
+"""GCJ-02 ("Mars" coordinates of Chinese web maps: Amap, Tencent, ...) ↔ WGS84 conversion.
 
-The forward transform is the widely published GCJ-02 obfuscation formula; the inverse is a
-fixed-point iteration (about 1 m accuracy). Outside mainland China's rough bounding box the
-offset is zero, as in the Chinese standard.
+The forward transform is the widely published GCJ-02 obfuscation formula (Krasovsky ellipsoid
+constants). The inverse has no closed form: it is a fixed-point iteration, accurate to well under
+1 m after a few rounds. Outside mainland China's rough bounding box the offset is zero, as in the
+formula's reference implementations. Baidu's BD-09 is a different, further offset system and is
+not handled here.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
+import geopandas as gpd
 import numpy as np
+import shapely
+from numpy.typing import ArrayLike
+from pyproj import CRS
 
-__all__ = ["gcj02_to_wgs84", "wgs84_to_gcj02"]
+from siting_errors import CRSError, InputError
+
+__all__ = [
+    "gcj02_to_wgs84",
+    "geometry_gcj02_to_wgs84",
+    "geometry_wgs84_to_gcj02",
+    "wgs84_to_gcj02",
+]
 
 logger = logging.getLogger(__name__)
 
-_A = 6378245.0
-_EE = 0.00669342162296594323
+_A = 6378245.0  # Krasovsky 1940 semi-major axis, as in the published formula
+_EE = 0.00669342162296594323  # its first eccentricity squared
+_MAX_ITERATIONS = 20
+_TOLERANCE_DEG = 1e-10  # ~0.01 mm: the iteration stops once every step is below this
 
 
 def _outside_china(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
-    return (lon < 72.004) | (lon > 137.8347) | (lat < 0.8293) | (lat > 55.8271)
+    return ~((lon >= 72.004) & (lon <= 137.8347) & (lat >= 0.8293) & (lat <= 55.8271))
 
 
 def _dlat(x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -39,10 +55,8 @@ def _dlon(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return ret
 
 
-def wgs84_to_gcj02(lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """WGS84 longitude/latitude (degrees, arrays or scalars) to GCJ-02."""
-    lon = np.asarray(lon, dtype=np.float64)
-    lat = np.asarray(lat, dtype=np.float64)
+def _offset(lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """GCJ-02 minus WGS84 (degrees) at WGS84 ``(lon, lat)``; zero outside China."""
     dlat = _dlat(lon - 105.0, lat - 35.0)
     dlon = _dlon(lon - 105.0, lat - 35.0)
     radlat = lat / 180.0 * np.pi
@@ -51,17 +65,104 @@ def wgs84_to_gcj02(lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.nda
     dlat = (dlat * 180.0) / ((_A * (1 - _EE)) / (magic * sqrtmagic) * np.pi)
     dlon = (dlon * 180.0) / (_A / sqrtmagic * np.cos(radlat) * np.pi)
     out = _outside_china(lon, lat)
-    return np.where(out, lon, lon + dlon), np.where(out, lat, lat + dlat)
+    return np.where(out, 0.0, dlon), np.where(out, 0.0, dlat)
 
 
-def gcj02_to_wgs84(
-    lon: np.ndarray, lat: np.ndarray, *, iterations: int = 6
-) -> tuple[np.ndarray, np.ndarray]:
-    """GCJ-02 longitude/latitude to WGS84 by fixed-point iteration (≈1 m after 6 rounds)."""
-    lon = np.asarray(lon, dtype=np.float64)
-    lat = np.asarray(lat, dtype=np.float64)
-    wlon, wlat = lon.copy(), lat.copy()
-    for _ in range(iterations):
-        glon, glat = wgs84_to_gcj02(wlon, wlat)
-        wlon, wlat = wlon - (glon - lon), wlat - (glat - lat)
-    return wlon, wlat
+def _as_arrays(lon: ArrayLike, lat: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+    try:
+        x, y = np.broadcast_arrays(
+            np.asarray(lon, dtype=np.float64), np.asarray(lat, dtype=np.float64)
+        )
+    except ValueError as exc:
+        raise InputError(
+            f"`lon` and `lat` must have the same shape, got {np.shape(lon)} and {np.shape(lat)}"
+        ) from exc
+    return x, y
+
+
+def wgs84_to_gcj02(lon: ArrayLike, lat: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+    """WGS84 longitude/latitude (degrees; scalars or arrays) to GCJ-02.
+
+    Points outside China are returned unchanged; NaN stays NaN.
+    """
+    x, y = _as_arrays(lon, lat)
+    dlon, dlat = _offset(x, y)
+    return x + dlon, y + dlat
+
+
+def gcj02_to_wgs84(lon: ArrayLike, lat: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+    """GCJ-02 longitude/latitude (degrees; scalars or arrays) to WGS84.
+
+    Fixed-point iteration ``w ← w − (gcj(w) − g)`` from ``w = g``: the offset field is smooth, so
+    each round gains about two orders of magnitude; it stops when every step is below 1e-10°
+    (≈0.01 mm). The round trip ``wgs84_to_gcj02(gcj02_to_wgs84(g)) == g`` holds to that accuracy.
+    """
+    g_lon, g_lat = _as_arrays(lon, lat)
+    w_lon, w_lat = g_lon.copy(), g_lat.copy()
+    for _ in range(_MAX_ITERATIONS):
+        dlon, dlat = _offset(w_lon, w_lat)
+        step_lon = (w_lon + dlon) - g_lon
+        step_lat = (w_lat + dlat) - g_lat
+        w_lon, w_lat = w_lon - step_lon, w_lat - step_lat
+        steps = np.abs(np.concatenate([step_lon.ravel(), step_lat.ravel()]))
+        if not np.any(steps[np.isfinite(steps)] > _TOLERANCE_DEG):
+            break
+    return w_lon, w_lat
+
+
+def _convert_geometries(
+    data: gpd.GeoDataFrame | gpd.GeoSeries,
+    func: Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]],
+    name: str,
+) -> gpd.GeoDataFrame | gpd.GeoSeries:
+    if not isinstance(data, gpd.GeoDataFrame | gpd.GeoSeries):
+        raise InputError(f"`{name}` must be a GeoDataFrame or GeoSeries, got {type(data).__name__}")
+    if data.crs is not None and not CRS.from_user_input(data.crs).is_geographic:
+        raise CRSError(
+            f"`{name}` must be in longitude/latitude for GCJ-02 conversion, got the projected "
+            f"CRS {data.crs.name!r}"
+        )
+    geoms = data.geometry.to_numpy() if isinstance(data, gpd.GeoDataFrame) else data.to_numpy()
+    if data.crs is None:
+        xmin, ymin, xmax, ymax = shapely.total_bounds(geoms)
+        if not (xmin >= -180 and xmax <= 180 and ymin >= -90 and ymax <= 90):
+            raise CRSError(
+                f"`{name}` has no CRS and its coordinates are not longitude/latitude "
+                f"(bounds {xmin:g}, {ymin:g}, {xmax:g}, {ymax:g})"
+            )
+
+    def transform(x: np.ndarray, y: np.ndarray, *z: np.ndarray) -> tuple[np.ndarray, ...]:
+        return (*func(x, y), *z)
+
+    converted = shapely.transform(geoms, transform, include_z=None, interleaved=False)
+    series = gpd.GeoSeries(converted, index=data.index, crs="EPSG:4326")
+    if isinstance(data, gpd.GeoSeries):
+        return series.rename(data.name)
+    return data.set_geometry(series.rename(data.geometry.name)).set_crs(
+        "EPSG:4326", allow_override=True
+    )
+
+
+def geometry_gcj02_to_wgs84(
+    data: gpd.GeoDataFrame | gpd.GeoSeries, *, name: str = "data"
+) -> gpd.GeoDataFrame | gpd.GeoSeries:
+    """A copy of ``data`` (any geometry type) with GCJ-02 lon/lat converted to WGS84.
+
+    ``data`` must be labelled with a geographic CRS (GCJ-02 files usually claim EPSG:4326) or
+    have none; the result is labelled EPSG:4326. Z coordinates are kept.
+    """
+    return _convert_geometries(data, gcj02_to_wgs84, name)
+
+
+def geometry_wgs84_to_gcj02(
+    data: gpd.GeoDataFrame | gpd.GeoSeries, *, name: str = "data"
+) -> gpd.GeoDataFrame | gpd.GeoSeries:
+    """A copy of ``data`` with WGS84 lon/lat converted to GCJ-02 (still labelled EPSG:4326,
+    as Chinese web maps expect). Use it to overlay results on Amap / Tencent tiles."""
+    if (
+        isinstance(data, gpd.GeoDataFrame | gpd.GeoSeries)
+        and data.crs is not None
+        and CRS.from_user_input(data.crs).is_geographic
+    ):
+        data = data.to_crs("EPSG:4326")
+    return _convert_geometries(data, wgs84_to_gcj02, name)

@@ -1,4 +1,4 @@
-"""Straight-line travel times (distance × detour factor at a speed), when no road network is given."""
+"""Straight-line travel times (distance × detour factor at a speed), used without a road network."""
 
 from __future__ import annotations
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import math
+import numbers
 from dataclasses import dataclass
 
 import geopandas as gpd
@@ -10,6 +12,7 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from geodata.network import Network
+from geodata.roads import WALK_SPEED_KMH
 from siting_errors import CRSError, InputError
 
 __all__ = ["Snap", "snap_points"]
@@ -19,13 +22,13 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True, eq=False)
 class Snap:
-    """Where each point joins the network.
+    """Where each point joins the network (arrays parallel to the points, in their order).
 
     Attributes:
-        node: index of the nearest network node, -1 when farther than the snap distance.
-        distance: straight-line distance to that node (m).
-        access_time: the off-network leg at walking speed (s); 0 for unsnapped points.
-        snapped: True where the point reached the network.
+        node: index of the nearest network node (int64), -1 when farther than the snap distance.
+        distance: straight-line distance to the nearest node (m), also for unsnapped points.
+        access_time: that distance at walking speed (s): the off-network leg.
+        snapped: True where the point reached the network (``node >= 0``).
     """
 
     node: np.ndarray
@@ -33,36 +36,57 @@ class Snap:
     access_time: np.ndarray
     snapped: np.ndarray
 
+    def __len__(self) -> int:
+        return len(self.node)
+
 
 def snap_points(
     net: Network,
     points: gpd.GeoDataFrame | gpd.GeoSeries,
     *,
     max_distance: float = 500.0,
-    walk_speed_kmh: float = 4.5,
+    walk_speed_kmh: float = WALK_SPEED_KMH,
 ) -> Snap:
-    """Snap every point to its nearest node; points beyond ``max_distance`` metres are kept with
-    ``node = -1`` and reported in the log (never silently dropped)."""
+    """Snap every point (any CRS; reprojected to ``net.crs``; polygons by their centroid) to
+    its nearest network node. Points farther than ``max_distance`` metres are kept with
+    ``node = -1`` and counted in a warning — never silently dropped."""
+    if not isinstance(points, gpd.GeoDataFrame | gpd.GeoSeries):
+        raise InputError(
+            f"`points` must be a GeoDataFrame or GeoSeries, got {type(points).__name__}"
+        )
     if points.crs is None:
-        raise CRSError("the points to snap have no CRS")
-    if max_distance <= 0:
-        raise InputError(f"`max_distance` must be > 0 metres, got {max_distance!r}")
-    if walk_speed_kmh <= 0:
-        raise InputError(f"`walk_speed_kmh` must be > 0, got {walk_speed_kmh!r}")
+        raise CRSError("the points to snap have no CRS; set one (e.g. .set_crs('EPSG:4326'))")
+    for name, value in (("max_distance", max_distance), ("walk_speed_kmh", walk_speed_kmh)):
+        if not isinstance(value, numbers.Real) or not math.isfinite(value) or value <= 0:
+            raise InputError(f"`{name}` must be a number > 0, got {value!r}")
     geom = points.geometry if isinstance(points, gpd.GeoDataFrame) else points
+    bad = geom.isna() | geom.is_empty
+    if bad.any():
+        raise InputError(
+            f"{int(bad.sum())} of the points to snap have no geometry "
+            f"(first at position {int(np.flatnonzero(bad.to_numpy())[0])})"
+        )
     geom = geom.to_crs(net.crs)
-    centroids = geom.centroid if not (geom.geom_type == "Point").all() else geom
-    xy = np.column_stack([centroids.x.to_numpy(), centroids.y.to_numpy()])
+    if not (geom.geom_type == "Point").all():
+        geom = geom.centroid
+    xy = np.column_stack([geom.x.to_numpy(), geom.y.to_numpy()])
+    if not np.isfinite(xy).all():
+        raise InputError("some points to snap have coordinates that cannot be projected")
+    if len(xy) == 0:
+        empty = np.zeros(0)
+        return Snap(np.zeros(0, np.int64), empty, empty.copy(), np.zeros(0, bool))
     tree = cKDTree(np.column_stack([net.x, net.y]))
-    dist, node = tree.query(xy, k=1)
-    ok = dist <= max_distance
-    node = np.where(ok, node, -1).astype(np.int64)
-    access = np.where(ok, dist / (walk_speed_kmh / 3.6), 0.0)
-    if (~ok).any():
+    distance, nearest = tree.query(xy, k=1)
+    snapped = distance <= max_distance
+    node = np.where(snapped, nearest, -1).astype(np.int64)
+    access = distance / (walk_speed_kmh / 3.6)
+    far = int((~snapped).sum())
+    if far:
         logger.warning(
-            "%d of %d points are more than %g m from the network",
-            int((~ok).sum()),
-            len(ok),
+            "%d of %d points are more than %g m from the road network: reported unreachable "
+            "(node -1)",
+            far,
+            len(node),
             max_distance,
         )
-    return Snap(node, dist, access, ok)
+    return Snap(node, distance.astype(np.float64), access.astype(np.float64), snapped)

@@ -44,8 +44,9 @@ class BandPlan:
         return int(self.units["required_centres"].sum())
 
 
-def _chunks(polygon: shapely.Geometry, population: float, size: float,
-            rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def _chunks(
+    polygon: shapely.Geometry, population: float, size: float, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
     k = max(1, int(np.ceil(population / size)))
     minx, miny, maxx, maxy = polygon.bounds
     pts: list[np.ndarray] = []
@@ -61,10 +62,17 @@ def _chunks(polygon: shapely.Geometry, population: float, size: float,
     return xy, np.full(k, population / k)
 
 
-def plan_centre_bands(units: gpd.GeoDataFrame, *, population_column: str, rule: Rule,
-                      name_column: str | None = None, chunk_population: float = 10_000.0,
-                      detour_factor: float = 1.3, seed: int = 0,
-                      time_limit: float = 30.0) -> BandPlan:
+def plan_centre_bands(
+    units: gpd.GeoDataFrame,
+    *,
+    population_column: str,
+    rule: Rule,
+    name_column: str | None = None,
+    chunk_population: float = 10_000.0,
+    detour_factor: float = 1.3,
+    seed: int = 0,
+    time_limit: float = 30.0,
+) -> BandPlan:
     """Place R1's centres in every unit (see the module docstring). Straight-line travel."""
     for col in (population_column, name_column):
         if col is not None and col not in units.columns:
@@ -76,15 +84,26 @@ def plan_centre_bands(units: gpd.GeoDataFrame, *, population_column: str, rule: 
     proj = units.to_crs(local_utm_crs(units))
     pops = np.asarray(units[population_column], dtype=np.float64)
     need = np.atleast_1d(required_centres(pops, rule=rule))
-    names = units[name_column].astype(str).to_numpy() if name_column else \
-        np.array([str(i) for i in range(len(units))])
+    names = (
+        units[name_column].astype(str).to_numpy()
+        if name_column
+        else np.array([str(i) for i in range(len(units))])
+    )
     rng = np.random.default_rng(seed)
     centre_rows: list[dict] = []
     table_rows: list[dict] = []
     for u, (geom, pop, n) in enumerate(zip(proj.geometry, pops, need, strict=True)):
-        row = {"name": names[u], "population": pop, "required_centres": int(n),
-               "status": "", "flag": "", "max_load": np.nan, "min_load": np.nan,
-               "violation": "", "rule": rule.cite()}
+        row = {
+            "name": names[u],
+            "population": pop,
+            "required_centres": int(n),
+            "status": "",
+            "flag": "",
+            "max_load": np.nan,
+            "min_load": np.nan,
+            "violation": "",
+            "rule": rule.cite(),
+        }
         if pop <= 0:
             row.update(status="no population", required_centres=0)
             table_rows.append(row)
@@ -95,9 +114,15 @@ def plan_centre_bands(units: gpd.GeoDataFrame, *, population_column: str, rule: 
         if pop < rule.min_population:
             row["flag"] = "below_min"
         d = cdist(xy, xy) * detour_factor / 1000.0  # km
-        model = CapacitatedPMedian(CostMatrix.from_dense(d), p=n_eff, weights=w,
-                                   capacity=float(rule.max_population), min_load=low,
-                                   soft=True, violation_cost=float(d.max() + 1.0) * 10)
+        model = CapacitatedPMedian(
+            CostMatrix.from_dense(d),
+            p=n_eff,
+            weights=w,
+            capacity=float(rule.max_population),
+            min_load=low,
+            soft=True,
+            violation_cost=float(d.max() + 1.0) * 10,
+        )
         sol = solve(model, time_limit=time_limit)
         row["status"] = sol.status.value
         if not sol.has_solution:
@@ -109,18 +134,30 @@ def plan_centre_bands(units: gpd.GeoDataFrame, *, population_column: str, rule: 
         if sol.details.get("violations"):
             row["violation"] = "; ".join(
                 f"a centre would serve {v['load']:,.0f} ({v['bound']} {v['limit']:,.0f})"
-                for v in sol.details["violations"])
+                for v in sol.details["violations"]
+            )
         for s, load in zip(sol.open_sites, loads, strict=True):
-            centre_rows.append({"unit": names[u], "load": float(load), "rule": rule.cite(),
-                                "geometry": shapely.Point(xy[s])})
+            centre_rows.append(
+                {
+                    "unit": names[u],
+                    "load": float(load),
+                    "rule": rule.cite(),
+                    "geometry": shapely.Point(xy[s]),
+                }
+            )
         table_rows.append(row)
-    centres = gpd.GeoDataFrame(centre_rows, geometry="geometry", crs=proj.crs) if centre_rows \
+    centres = (
+        gpd.GeoDataFrame(centre_rows, geometry="geometry", crs=proj.crs)
+        if centre_rows
         else gpd.GeoDataFrame({"unit": [], "load": [], "rule": []}, geometry=[], crs=proj.crs)
-    notes = (f"travel is straight-line distance x {detour_factor} (detour factor): no road "
-             "network was given",
-             f"each sub-district's population is spread over points of at most "
-             f"{min(chunk_population, rule.min_population / 3):,.0f} residents inside it "
-             "(no finer population data); assignment stays within the sub-district",
-             f"units under {rule.min_population:,} residents keep one centre and are flagged "
-             f"below_min ({rule.cite()})")
+    )
+    notes = (
+        f"travel is straight-line distance x {detour_factor} (detour factor): no road "
+        "network was given",
+        f"each sub-district's population is spread over points of at most "
+        f"{min(chunk_population, rule.min_population / 3):,.0f} residents inside it "
+        "(no finer population data); assignment stays within the sub-district",
+        f"units under {rule.min_population:,} residents keep one centre and are flagged "
+        f"below_min ({rule.cite()})",
+    )
     return BandPlan(centres.to_crs("EPSG:4326"), pd.DataFrame(table_rows), notes)

@@ -158,12 +158,16 @@ def plan(
     ] = None,
     model: Annotated[str, typer.Option(help="lscp, mclp, pmedian or pcenter.")] = "mclp",
     new_sites: Annotated[int | None, typer.Option(help="New sites to open (not for lscp).")] = None,
-    threshold: Annotated[float | None, typer.Option(
-        help="Service threshold, minutes (default: the rules' R6, 10).")] = None,
-    mode: Annotated[str | None, typer.Option(
-        help="walk or drive (default: the rules' R6 urban mode, walk).")] = None,
-    rules: Annotated[Path | None, typer.Option(
-        help="Rules preset TOML (default: the packaged Inner Mongolia preset).")] = None,
+    threshold: Annotated[
+        float | None, typer.Option(help="Service threshold, minutes (default: the rules' R6, 10).")
+    ] = None,
+    mode: Annotated[
+        str | None, typer.Option(help="walk or drive (default: the rules' R6 urban mode, walk).")
+    ] = None,
+    rules: Annotated[
+        Path | None,
+        typer.Option(help="Rules preset TOML (default: the packaged Inner Mongolia preset)."),
+    ] = None,
     population_column: Annotated[
         str, typer.Option(help="Population column (vector).")
     ] = "population",
@@ -181,7 +185,6 @@ def plan(
     from siting.inputs import load_scenario
     from siting.outputs import save_result
     from siting.planning import plan as run_plan
-
     from siting.rules import default_rules, load_rules
 
     say = _progress_printer(quiet)

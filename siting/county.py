@@ -20,26 +20,39 @@ from siting.rules import Rule, RulePreset
 from siting_errors import InputError
 from solvers import LSCP, MCLP, CostMatrix, Solution, solve
 
-__all__ = ["allocate_to_leads", "choose_sub_centres", "colocated_candidates",
-           "emergency_stations", "facility_type", "service_circle", "township_gaps"]
+__all__ = [
+    "allocate_to_leads",
+    "choose_sub_centres",
+    "colocated_candidates",
+    "emergency_stations",
+    "facility_type",
+    "service_circle",
+    "township_gaps",
+]
 
 logger = logging.getLogger(__name__)
 
 
-def township_gaps(townships: gpd.GeoDataFrame, centres: gpd.GeoDataFrame, *,
-                  rule: Rule) -> pd.DataFrame:
+def township_gaps(
+    townships: gpd.GeoDataFrame, centres: gpd.GeoDataFrame, *, rule: Rule
+) -> pd.DataFrame:
     """R2: health centres inside each township polygon, and the townships that lack one."""
     idx = assign_units(centres, townships)
     counts = np.bincount(idx[idx >= 0], minlength=len(townships))
-    return pd.DataFrame({"unit_id": townships["unit_id"].astype(str).to_numpy(),
-                         "name": townships["name"].astype(str).to_numpy(),
-                         "centres": counts,
-                         "missing": np.maximum(rule.per_township - counts, 0),
-                         "rule": rule.cite()})
+    return pd.DataFrame(
+        {
+            "unit_id": townships["unit_id"].astype(str).to_numpy(),
+            "name": townships["name"].astype(str).to_numpy(),
+            "centres": counts,
+            "missing": np.maximum(rule.per_township - counts, 0),
+            "rule": rule.cite(),
+        }
+    )
 
 
-def colocated_candidates(sites: gpd.GeoDataFrame, pois: gpd.GeoDataFrame, *,
-                         rule: Rule) -> gpd.GeoDataFrame:
+def colocated_candidates(
+    sites: gpd.GeoDataFrame, pois: gpd.GeoDataFrame, *, rule: Rule
+) -> gpd.GeoDataFrame:
     """R4: each site's distance to the nearest point of interest (Party-and-masses activity
     centre, elderly home), whether it is within ``poi_max_distance_m`` and its preference
     weight (``preference_weight`` for co-located sites, 0 otherwise)."""
@@ -48,8 +61,9 @@ def colocated_candidates(sites: gpd.GeoDataFrame, pois: gpd.GeoDataFrame, *,
     crs = local_utm_crs(sites)
     a = sites.to_crs(crs).geometry
     b = pois.to_crs(crs).geometry.centroid
-    dist, _ = cKDTree(np.column_stack([b.x, b.y])).query(np.column_stack([a.centroid.x,
-                                                                          a.centroid.y]))
+    dist, _ = cKDTree(np.column_stack([b.x, b.y])).query(
+        np.column_stack([a.centroid.x, a.centroid.y])
+    )
     out = sites.copy()
     out["poi_distance_m"] = dist
     out["colocated"] = dist <= rule.poi_max_distance_m
@@ -74,15 +88,19 @@ def service_circle(rules: RulePreset, *, area: str = "urban") -> tuple[float, st
     return float(r6.threshold_minutes), r6.urban_mode if area == "urban" else r6.rural_mode
 
 
-def choose_sub_centres(costs: CostMatrix, population: np.ndarray, *, rule: Rule,
-                       time_limit: float | None = 60.0) -> Solution:
+def choose_sub_centres(
+    costs: CostMatrix, population: np.ndarray, *, rule: Rule, time_limit: float | None = 60.0
+) -> Solution:
     """R7: pick ``k`` of the existing township centres (the columns) as county sub-centres,
     maximising the population within ``threshold_minutes``."""
     if rule.k > costs.n_sites:
-        raise InputError(f"R7.k must be at most the number of township centres "
-                         f"({costs.n_sites}), got {rule.k}")
-    return solve(MCLP(costs, threshold=rule.threshold_minutes, p=rule.k, weights=population),
-                 time_limit=time_limit)
+        raise InputError(
+            f"R7.k must be at most the number of township centres ({costs.n_sites}), got {rule.k}"
+        )
+    return solve(
+        MCLP(costs, threshold=rule.threshold_minutes, p=rule.k, weights=population),
+        time_limit=time_limit,
+    )
 
 
 def allocate_to_leads(costs: CostMatrix, county_population: float, *, rule: Rule) -> np.ndarray:
@@ -99,8 +117,9 @@ def allocate_to_leads(costs: CostMatrix, county_population: float, *, rule: Rule
     return out
 
 
-def emergency_stations(costs: CostMatrix, *, rule: Rule,
-                       time_limit: float | None = 60.0) -> Solution:
+def emergency_stations(
+    costs: CostMatrix, *, rule: Rule, time_limit: float | None = 60.0
+) -> Solution:
     """R10: the fewest township centres (columns) to host emergency stations so every demand
     (rows) is within ``threshold_minutes`` (LSCP; infeasible names who cannot be reached)."""
     return solve(LSCP(costs, threshold=rule.threshold_minutes), time_limit=time_limit)

@@ -20,7 +20,7 @@ class Coverage:
     """Population inside the service circle.
 
     Attributes:
-        covered_population: residents whose travel time to the nearest open site is ``<= threshold``.
+        covered_population: residents within ``threshold`` (inclusive) of their nearest open site.
         total_population: all residents of the demand (unreachable ones included).
         share: ``covered_population / total_population`` (0 when there is no population).
         threshold_minutes: the threshold used.

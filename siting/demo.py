@@ -1,4 +1,4 @@
-"""The offline demo: a deterministic synthetic city planned end to end (no network, no data files)."""
+"""The offline demo: a deterministic synthetic city planned end to end (no network, no files)."""
 
 from __future__ import annotations
 

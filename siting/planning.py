@@ -230,10 +230,14 @@ def plan(
     pop = scenario.demand["population"].to_numpy(dtype=np.float64)
     costs = travel.costs
     if travel.method == "straight_line":
+        speed = (
+            scenario.walk_speed_kmh
+            if scenario.mode == "walk"
+            else STRAIGHT_LINE_SPEED_KMH[scenario.mode]
+        )
         notes.append(
             f"travel times are straight-line distance x {scenario.detour_factor} (detour factor) "
-            f"at {scenario.walk_speed_kmh if scenario.mode == 'walk' else STRAIGHT_LINE_SPEED_KMH[scenario.mode]}"
-            " km/h: no road network was given"
+            f"at {speed} km/h: no road network was given"
         )
     n_unsnapped_d = int((~travel.demand_snapped).sum())
     if n_unsnapped_d:

@@ -40,7 +40,7 @@ class PlanResult:
         demand: every demand point with ``site_id`` (nearest open site, ``None`` when none is
             reachable within the search cutoff), ``travel_time_min`` (NaN then), ``covered``, and
             ``unit_id`` / ``unit_name`` when units were given.
-        units: per admin unit: population, covered population, share, sites (``None`` without units).
+        units: per admin unit: population, covered population, share, sites (or ``None``).
         mean_travel_minutes: population-weighted mean travel time of the reachable demand.
         unreachable_population: residents with no open site within the search cutoff.
         notes: sentences a planner must read (travel method, unsnapped points, infeasibility).

@@ -106,7 +106,8 @@ class Scenario:
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
             raise InputError(
-                f"`demand.population` must be finite and >= 0, got {demand['population'].iloc[i]!r} "
+                "`demand.population` must be finite and >= 0, got "
+                f"{demand['population'].iloc[i]!r} "
                 f"for demand_id {demand['demand_id'].iloc[i]!r} ({int(bad.sum())} bad rows)"
             )
         if pop.sum() <= 0:

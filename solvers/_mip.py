@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -26,7 +28,10 @@ INF = float("inf")
 
 @dataclass(frozen=True, eq=False)
 class MatrixMIP:
-    """``min/max c·x + offset`` s.t. ``row_lower <= A x <= row_upper``, ``col_lower <= x <= col_upper``."""
+    """A MIP as arrays: ``min/max c·x + offset`` subject to
+
+    ``row_lower <= A x <= row_upper`` and ``col_lower <= x <= col_upper``.
+    """
 
     c: np.ndarray
     A: sp.csc_array
@@ -69,11 +74,18 @@ def relative_gap(objective: float | None, bound: float | None) -> float | None:
 
 
 def solve_mip(
-    mip: MatrixMIP, options: SolveOptions, warm_start: np.ndarray | None = None
+    mip: MatrixMIP,
+    options: SolveOptions,
+    warm_start: np.ndarray | None = None,
+    highs_options: Mapping[str, Any] | None = None,
 ) -> MIPOutcome:
-    """Solve ``mip`` with ``options.backend`` (``highs``, ``pulp-highs`` or ``cbc``)."""
+    """Solve ``mip`` with ``options.backend`` (``highs``, ``pulp-highs`` or ``cbc``).
+
+    ``highs_options`` are extra HiGHS option values for the ``highs`` backend (e.g. switching
+    off primal heuristics when the warm start is already optimal); other backends ignore them.
+    """
     if options.backend == "highs":
-        return _solve_highspy(mip, options, warm_start)
+        return _solve_highspy(mip, options, warm_start, highs_options)
     if options.backend in ("cbc", "pulp-highs"):
         return _solve_pulp(mip, options)
     raise SolverError(f"backend {options.backend!r} cannot solve a MIP")
@@ -81,7 +93,10 @@ def solve_mip(
 
 # --------------------------------------------------------------------------- HiGHS (direct)
 def _solve_highspy(
-    mip: MatrixMIP, options: SolveOptions, warm_start: np.ndarray | None
+    mip: MatrixMIP,
+    options: SolveOptions,
+    warm_start: np.ndarray | None,
+    highs_options: Mapping[str, Any] | None = None,
 ) -> MIPOutcome:
     try:
         import highspy
@@ -95,6 +110,9 @@ def _solve_highspy(
     h.setOptionValue("mip_rel_gap", float(options.mip_gap))
     if options.threads is not None:
         h.setOptionValue("threads", int(options.threads))
+    for key, value in (highs_options or {}).items():
+        if h.setOptionValue(key, value) == highspy.HighsStatus.kError:
+            raise SolverError(f"HiGHS rejected option {key}={value!r}")
 
     A = sp.csc_array(mip.A)
     A.sort_indices()

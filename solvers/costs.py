@@ -93,7 +93,7 @@ class CostMatrix:
 
     @classmethod
     def from_dense(cls, costs: np.ndarray, cutoff: float = np.inf) -> CostMatrix:
-        """Build from a dense array; entries that are ``inf``, ``nan`` or ``> cutoff`` are unreachable."""
+        """Build from a dense array; ``inf``, ``nan`` and entries ``> cutoff`` are unreachable."""
         arr = np.asarray(costs, dtype=np.float64)
         if arr.ndim != 2:
             raise InputError(f"cost matrix must be 2-dimensional, got shape {arr.shape}")
@@ -147,7 +147,7 @@ class CostMatrix:
         )
 
     def restrict_sites(self, sites: np.ndarray) -> CostMatrix:
-        """The sub-matrix of the given site columns, renumbered ``0..len(sites)-1`` in that order."""
+        """The sub-matrix of the given site columns, renumbered ``0..len(sites)-1`` in order."""
         sites = np.asarray(sites, dtype=np.int64).ravel()
         new_index = np.full(self.n_sites, -1, dtype=np.int64)
         new_index[sites] = np.arange(len(sites))

@@ -1,27 +1,219 @@
-"""Fast heuristics: greedy + swap for p-median, greedy for MCLP (warm starts, ``heuristic`` mode).
+"""Fast heuristics for p-median, MCLP and set covering: warm starts and the ``heuristic`` backend.
 
-They work on the sparse cost matrix; a pair that is not stored costs ``big`` (a penalty larger
-than any stored cost), so a demand with no open reachable site is strongly discouraged.
+p-median: greedy addition, then best-improvement vertex substitution (Teitz–Bart) with the
+bookkeeping of Whitaker's fast interchange as refined by Resende & Werneck (2003): with the
+nearest and second-nearest open site of every demand, the change of cost of *every* swap
+(open ``j``, close ``r``) is ``-(gain[j] - loss[r] + extra[r, j])``, where
+
+- ``gain[j]  = Σ_i w_i max(0, d1_i - c_ij)``          (demand that would move to ``j``),
+- ``loss[r]  = Σ_{i: φ1(i)=r} w_i (d2_i - d1_i)``      (demand of ``r`` falling back to its 2nd),
+- ``extra[r, j] = Σ_{i: φ1(i)=r, c_ij < d2_i} w_i (d2_i - max(c_ij, d1_i))``,
+
+all computed in a few vectorised passes over the reachable pairs per iteration (no loop over
+demand points or over swaps). MCLP uses the same idea with coverage counts.
+
+A heuristic proves nothing: solutions built only from heuristics are reported as ``feasible``
+with no bound.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 
 import numpy as np
 import scipy.sparse as sp
 
+from solvers._pairs import SortedPairs
 from solvers.costs import CostMatrix
 
-__all__ = ["mclp_greedy", "pmedian_greedy_swap"]
+__all__ = [
+    "greedy_cover",
+    "mclp_greedy",
+    "mclp_swap",
+    "pmedian_cost",
+    "pmedian_greedy",
+    "pmedian_greedy_swap",
+    "pmedian_swap",
+]
 
 logger = logging.getLogger(__name__)
 
-_DENSE_LIMIT = 30_000_000  # cells; above this the p-median heuristic works on the k nearest
+#: the heuristics keep at most this many pairs (nearest first) of a large sparse matrix
+_PAIR_LIMIT = 8_000_000
 
 
-def _dense_costs(costs: CostMatrix, big: float) -> np.ndarray:
-    return costs.to_dense(fill=big)
+def _penalty(pairs: SortedPairs) -> float:
+    """Cost per unit weight of a demand with no reachable open site: worse than any plan."""
+    max_cost = float(pairs.cost.max()) if pairs.nnz else 1.0
+    w = pairs.weight
+    positive = w[w > 0]
+    if len(positive) == 0:
+        return max_cost + 1.0
+    return float(w.sum() * (max_cost + 1.0) / positive.min()) + max_cost + 1.0
+
+
+def pmedian_cost(pairs: SortedPairs, is_open: np.ndarray) -> float:
+    """Total weighted cost of serving every row by its nearest open site (``inf`` if one can't)."""
+    first, _, _ = pairs.nearest_open(is_open)
+    if (first < 0).any():
+        return float("inf")
+    return float(pairs.weight @ pairs.cost[first])
+
+
+def _nearest_costs(
+    pairs: SortedPairs, is_open: np.ndarray, penalty: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    first, second, _ = pairs.nearest_open(is_open)
+    d1 = np.where(first >= 0, pairs.cost[np.maximum(first, 0)], penalty)
+    d2 = np.where(second >= 0, pairs.cost[np.maximum(second, 0)], penalty)
+    phi1 = np.where(first >= 0, pairs.site[np.maximum(first, 0)], -1)
+    return d1, d2, phi1
+
+
+def _row_ranges(indptr: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Pair indices of the given rows, concatenated (vectorised ``range`` gathering)."""
+    starts = indptr[rows]
+    lengths = indptr[rows + 1] - starts
+    total = int(lengths.sum())
+    if total == 0:
+        return np.zeros(0, dtype=np.int64)
+    offsets = np.repeat(starts - np.concatenate([[0], np.cumsum(lengths)[:-1]]), lengths)
+    return offsets + np.arange(total)
+
+
+def pmedian_greedy(
+    pairs: SortedPairs,
+    p: int,
+    start_open: np.ndarray,
+    openable: np.ndarray | None = None,
+) -> np.ndarray:
+    """Greedy addition from the open mask ``start_open`` until ``p`` sites are open.
+
+    Gains are kept up to date incrementally: opening ``j`` only changes the gains of the pairs
+    of the demand rows that move to ``j``.
+    """
+    m = pairs.n_sites
+    is_open = np.asarray(start_open, dtype=bool).copy()
+    allowed = np.ones(m, dtype=bool) if openable is None else np.asarray(openable, dtype=bool)
+    penalty = _penalty(pairs)
+    d1, _, _ = _nearest_costs(pairs, is_open, penalty)
+    wr = pairs.weight[pairs.row]
+    gain = np.bincount(
+        pairs.site, weights=wr * np.maximum(d1[pairs.row] - pairs.cost, 0.0), minlength=m
+    )
+    by_site = np.argsort(pairs.site, kind="stable")
+    site_ptr = np.zeros(m + 1, dtype=np.int64)
+    np.cumsum(np.bincount(pairs.site, minlength=m), out=site_ptr[1:])
+    while is_open.sum() < p:
+        g = np.where(allowed & ~is_open, gain, -np.inf)
+        j = int(np.argmax(g))
+        if not np.isfinite(g[j]):
+            break
+        is_open[j] = True
+        mine = by_site[site_ptr[j] : site_ptr[j + 1]]
+        better = mine[pairs.cost[mine] < d1[pairs.row[mine]]]
+        if len(better) == 0:
+            continue
+        rows = pairs.row[better]
+        new_d1 = pairs.cost[better]
+        idx = _row_ranges(pairs.indptr, rows)
+        r_idx = pairs.row[idx]
+        old = np.maximum(d1[r_idx] - pairs.cost[idx], 0.0)
+        d1[rows] = new_d1
+        new = np.maximum(d1[r_idx] - pairs.cost[idx], 0.0)
+        gain -= np.bincount(pairs.site[idx], weights=wr[idx] * (old - new), minlength=m)
+    return is_open
+
+
+def pmedian_swap(
+    pairs: SortedPairs,
+    is_open: np.ndarray,
+    movable: np.ndarray | None = None,
+    openable: np.ndarray | None = None,
+    *,
+    max_swaps: int | None = None,
+    deadline: float | None = None,
+) -> np.ndarray:
+    """Best-improvement vertex substitution from ``is_open`` until no swap improves.
+
+    ``movable`` marks open sites that may close (default: all); ``openable`` marks sites that may
+    open (default: all). Stops early at ``max_swaps`` or at the ``time.perf_counter()``
+    ``deadline``.
+    """
+    m = pairs.n_sites
+    is_open = np.asarray(is_open, dtype=bool).copy()
+    can_close = np.ones(m, dtype=bool) if movable is None else np.asarray(movable, dtype=bool)
+    can_open = np.ones(m, dtype=bool) if openable is None else np.asarray(openable, dtype=bool)
+    penalty = _penalty(pairs)
+    w = pairs.weight
+    wr = w[pairs.row]
+    limit = max_swaps if max_swaps is not None else 50 * max(int(is_open.sum()), 1) + 100
+    swaps = 0
+    while swaps < limit:
+        if deadline is not None and time.perf_counter() > deadline:
+            break
+        d1, d2, phi1 = _nearest_costs(pairs, is_open, penalty)
+        current = float(w @ d1)
+        d1r = d1[pairs.row]
+        closer = pairs.cost < d1r
+        gain = np.bincount(
+            pairs.site[closer], weights=(wr * (d1r - pairs.cost))[closer], minlength=m
+        )
+        served = phi1 >= 0
+        loss = np.bincount(phi1[served], weights=(w * (d2 - d1))[served], minlength=m)
+        out_sites = np.flatnonzero(is_open & can_close)
+        in_mask = can_open & ~is_open
+        if len(out_sites) == 0 or not in_mask.any():
+            break
+        pos = np.full(m, -1, dtype=np.int64)
+        pos[out_sites] = np.arange(len(out_sites))
+        row_pos = np.where(served, pos[np.maximum(phi1, 0)], -1)
+        d2r = d2[pairs.row]
+        cand = (pairs.cost < d2r) & in_mask[pairs.site] & (row_pos[pairs.row] >= 0)
+        c_idx = np.flatnonzero(cand)
+        c_val = wr[c_idx] * (d2r[c_idx] - np.maximum(pairs.cost[c_idx], d1r[c_idx]))
+        c_pos = row_pos[pairs.row[c_idx]]
+        best_profit, best = _best_swap(
+            gain, in_mask, loss, out_sites, c_pos, pairs.site[c_idx], c_val
+        )
+        if best_profit <= 1e-9 * max(abs(current), 1.0):
+            break
+        r, j = best
+        is_open[r], is_open[j] = False, True
+        swaps += 1
+    logger.debug("p-median swap: %d swaps", swaps)
+    return is_open
+
+
+def _best_swap(
+    gain: np.ndarray,
+    in_mask: np.ndarray,
+    loss: np.ndarray,
+    out_sites: np.ndarray,
+    e_pos: np.ndarray,
+    e_site: np.ndarray,
+    e_val: np.ndarray,
+) -> tuple[float, tuple[int, int]]:
+    """Best ``gain[j] - loss[r] + extra[r, j]`` over closed ``j`` and movable ``r``.
+
+    ``extra`` (>= 0) is given sparsely as entries ``(position of r in out_sites, j, value)``;
+    pairs without an entry have ``extra = 0``, so their best is ``max gain - min loss``.
+    """
+    m = len(gain)
+    g = np.where(in_mask, gain, -np.inf)
+    j0 = int(np.argmax(g))
+    r0 = int(np.argmin(loss[out_sites]))
+    best_profit, best = float(g[j0] - loss[out_sites[r0]]), (int(out_sites[r0]), j0)
+    if len(e_val):
+        extra = sp.csr_array((e_val, (e_pos, e_site)), shape=(len(out_sites), m))
+        extra.sum_duplicates()
+        rows = np.repeat(np.arange(len(out_sites)), np.diff(extra.indptr))
+        profit = g[extra.indices] - loss[out_sites[rows]] + extra.data
+        k = int(np.argmax(profit))
+        if profit[k] > best_profit:
+            best_profit, best = float(profit[k]), (int(out_sites[rows[k]]), int(extra.indices[k]))
+    return best_profit, best
 
 
 def pmedian_greedy_swap(
@@ -30,117 +222,80 @@ def pmedian_greedy_swap(
     p: int,
     fixed: np.ndarray,
     *,
-    max_swaps: int = 10_000,
-    rng_seed: int = 0,
+    start: np.ndarray | None = None,
+    max_swaps: int | None = None,
+    deadline: float | None = None,
 ) -> np.ndarray:
-    """Open sites by greedy addition then first-improvement vertex substitution (Teitz–Bart).
+    """Greedy + swap p-median sites on a cost matrix: sorted open site indices (fixed included).
 
-    Returns the sorted open site indices (fixed ones included). Exact objective bookkeeping
-    with the nearest and second-nearest open site per demand (Whitaker's fast interchange).
+    ``start`` (site indices) replaces the greedy start: it is completed greedily to ``p`` sites
+    (or trimmed to its first ``p``), then improved by swaps; ``max_swaps=0`` skips the swaps.
+    Demand with weight 0 is ignored. Very large matrices keep each demand's nearest pairs only.
     """
-    active = weights > 0
-    big = (float(costs.data.max()) if costs.nnz else 1.0) * 10.0 + 1.0
-    sub = CostMatrix.from_triples(
-        *_active_triples(costs, active), (int(active.sum()), costs.n_sites)
-    )
-    w = weights[active]
-    if sub.n_demand * sub.n_sites > _DENSE_LIMIT:
-        # keep only the greedy phase on a sparse matrix: adequate as a warm start
-        return _greedy_sparse(sub, w, p, fixed, big)
-    d = _dense_costs(sub, big)
-    wd = d * w[:, None]
-    n_sites = d.shape[1]
+    w = np.asarray(weights, dtype=np.float64)
+    pairs = SortedPairs.build(costs, w, w > 0)
+    if pairs.nnz > _PAIR_LIMIT and pairs.n_rows:
+        pairs = pairs.nearest(max(8, _PAIR_LIMIT // pairs.n_rows))
+    m = costs.n_sites
+    fixed_mask = np.zeros(m, dtype=bool)
+    fixed_mask[np.asarray(fixed, dtype=np.int64)] = True
+    begin = fixed_mask.copy()
+    if start is not None:
+        extra = [int(s) for s in np.asarray(start, dtype=np.int64) if not fixed_mask[s]]
+        begin[extra[: max(p - int(fixed_mask.sum()), 0)]] = True
+    is_open = pmedian_greedy(pairs, p, begin)
+    if max_swaps != 0:
+        is_open = pmedian_swap(pairs, is_open, ~fixed_mask, max_swaps=max_swaps, deadline=deadline)
+    return np.flatnonzero(is_open)
+
+
+# --------------------------------------------------------------------------- covering
+def greedy_cover(cover: sp.csr_array, fixed: np.ndarray) -> np.ndarray:
+    """Greedy set cover of every row of a boolean matrix (fixed columns open first), then
+    removal of redundant non-fixed columns. Rows nothing covers stay uncovered."""
+    csc = sp.csc_array(cover)
+    n_rows, n_sites = cover.shape
+    col = np.repeat(np.arange(n_sites), np.diff(csc.indptr))
+    count = np.zeros(n_rows, dtype=np.int64)
     is_open = np.zeros(n_sites, dtype=bool)
-    is_open[fixed] = True
-    best = d[:, is_open].min(axis=1) if is_open.any() else np.full(d.shape[0], big * 10)
-    while is_open.sum() < p:
-        gain = (np.maximum(best[:, None] - d, 0.0) * w[:, None]).sum(axis=0)
-        gain[is_open] = -1.0
-        j = int(np.argmax(gain))
+
+    def add(j: int) -> None:
         is_open[j] = True
-        best = np.minimum(best, d[:, j])
-    del wd
-    # vertex substitution with nearest / second nearest bookkeeping
-    free = set(np.flatnonzero(~is_open).tolist())
-    movable = np.flatnonzero(is_open & ~np.isin(np.arange(n_sites), fixed))
-    swaps = 0
-    improved = True
-    while improved and swaps < max_swaps:
-        improved = False
-        open_idx = np.flatnonzero(is_open)
-        sub_d = d[:, open_idx]
-        order = np.argsort(sub_d, axis=1)[:, :2]
-        d1 = np.take_along_axis(sub_d, order[:, :1], axis=1)[:, 0]
-        d2 = (
-            np.take_along_axis(sub_d, order[:, 1:2], axis=1)[:, 0]
-            if len(open_idx) > 1
-            else np.full(len(d1), big * 10)
-        )
-        near = open_idx[order[:, 0]]
-        current = float((w * d1).sum())
-        candidates = np.array(sorted(free))
-        if len(candidates) == 0 or len(movable) == 0:
+        count[csc.indices[csc.indptr[j] : csc.indptr[j + 1]]] += 1
+
+    for j in np.asarray(fixed, dtype=np.int64):
+        add(int(j))
+    coverable = np.diff(sp.csr_array(cover).indptr) > 0
+    while (coverable & (count == 0)).any():
+        gain = np.bincount(col, weights=count[csc.indices] == 0, minlength=n_sites)
+        gain[is_open] = -1
+        j = int(np.argmax(gain))
+        if gain[j] <= 0:
             break
-        # for each closing site r: demand served by r moves to min(d2, d_new); others min(d1, d_new)
-        best_delta, best_pair = -1e-9 * max(current, 1.0), None
-        for r in movable:
-            served = near == r
-            base_r = np.where(served, d2, d1)
-            # cost if we open each candidate j and close r
-            new = np.minimum(base_r[:, None], d[:, candidates])
-            totals = (new * w[:, None]).sum(axis=0)
-            k = int(np.argmin(totals))
-            delta = totals[k] - current
-            if delta < best_delta:
-                best_delta, best_pair = delta, (int(r), int(candidates[k]))
-        if best_pair is not None:
-            r, j = best_pair
-            is_open[r], is_open[j] = False, True
-            free.discard(j)
-            free.add(r)
-            movable = np.flatnonzero(is_open & ~np.isin(np.arange(n_sites), fixed))
-            swaps += 1
-            improved = True
+        add(j)
+    fixed_mask = np.zeros(n_sites, dtype=bool)
+    fixed_mask[np.asarray(fixed, dtype=np.int64)] = True
+    # drop redundant columns, least useful first
+    sizes = np.diff(csc.indptr)
+    for j in sorted(np.flatnonzero(is_open & ~fixed_mask), key=lambda s: sizes[s]):
+        rows = csc.indices[csc.indptr[j] : csc.indptr[j + 1]]
+        if (count[rows] >= 2).all():
+            is_open[j] = False
+            count[rows] -= 1
     return np.flatnonzero(is_open)
 
 
-def _active_triples(costs: CostMatrix, active: np.ndarray) -> tuple:
-    new_row = np.cumsum(active) - 1
-    rows = costs.rows()
-    keep = active[rows]
-    return new_row[rows[keep]], costs.indices[keep], costs.data[keep]
-
-
-def _greedy_sparse(
-    costs: CostMatrix, w: np.ndarray, p: int, fixed: np.ndarray, big: float
-) -> np.ndarray:
-    csc = costs.csc()
-    rows_of = csc.indices
-    is_open = np.zeros(costs.n_sites, dtype=bool)
-    is_open[fixed] = True
-    best = np.full(costs.n_demand, big)
-    for j in np.flatnonzero(is_open):
-        sl = slice(csc.indptr[j], csc.indptr[j + 1])
-        best[rows_of[sl]] = np.minimum(best[rows_of[sl]], csc.data[sl])
-    col = np.repeat(np.arange(costs.n_sites), np.diff(csc.indptr))
-    while is_open.sum() < p:
-        g = np.maximum(best[rows_of] - csc.data, 0.0) * w[rows_of]
-        gain = np.bincount(col, weights=g, minlength=costs.n_sites)
-        gain[is_open] = -1.0
-        j = int(np.argmax(gain))
-        is_open[j] = True
-        sl = slice(csc.indptr[j], csc.indptr[j + 1])
-        best[rows_of[sl]] = np.minimum(best[rows_of[sl]], csc.data[sl])
-    return np.flatnonzero(is_open)
+def _covering_counts(cover: sp.csr_array, is_open: np.ndarray) -> np.ndarray:
+    return cover.astype(np.int64) @ is_open.astype(np.int64)
 
 
 def mclp_greedy(cover: sp.csr_array, weights: np.ndarray, p: int, fixed: np.ndarray) -> np.ndarray:
-    """Greedy maximal covering: add the site covering the most uncovered weight, ``p`` times."""
+    """Greedy maximal covering: add the site covering the most uncovered weight until ``p``."""
     csc = sp.csc_array(cover)
     n_sites = cover.shape[1]
     covered = np.zeros(cover.shape[0], dtype=bool)
     is_open = np.zeros(n_sites, dtype=bool)
-    for j in fixed:
+    for j in np.asarray(fixed, dtype=np.int64):
         is_open[j] = True
         covered[csc.indices[csc.indptr[j] : csc.indptr[j + 1]]] = True
     col = np.repeat(np.arange(n_sites), np.diff(csc.indptr))
@@ -152,4 +307,55 @@ def mclp_greedy(cover: sp.csr_array, weights: np.ndarray, p: int, fixed: np.ndar
         j = int(np.argmax(gain))
         is_open[j] = True
         covered[csc.indices[csc.indptr[j] : csc.indptr[j + 1]]] = True
+    return np.flatnonzero(is_open)
+
+
+def mclp_swap(
+    cover: sp.csr_array,
+    weights: np.ndarray,
+    open_sites: np.ndarray,
+    fixed: np.ndarray,
+    *,
+    max_swaps: int | None = None,
+) -> np.ndarray:
+    """Best-improvement swaps for MCLP: ``gain[j] - loss[r] + extra[r, j]`` over all pairs.
+
+    ``gain[j]`` is the uncovered weight ``j`` covers, ``loss[r]`` the weight only ``r`` covers,
+    ``extra[r, j]`` the weight only ``r`` covers that ``j`` covers too.
+    """
+    cover = sp.csr_array(cover, dtype=np.float64)
+    m = cover.shape[1]
+    w = np.asarray(weights, dtype=np.float64)
+    is_open = np.zeros(m, dtype=bool)
+    is_open[np.asarray(open_sites, dtype=np.int64)] = True
+    fixed_mask = np.zeros(m, dtype=bool)
+    fixed_mask[np.asarray(fixed, dtype=np.int64)] = True
+    limit = max_swaps if max_swaps is not None else 50 * max(int(is_open.sum()), 1) + 100
+    for _ in range(limit):
+        cnt = _covering_counts(cover, is_open)
+        gain = (w * (cnt == 0)) @ cover
+        single = np.flatnonzero(cnt == 1)
+        sub = cover[single][:, np.flatnonzero(is_open)]
+        sub = sp.csr_array(sub)
+        sub.sort_indices()
+        open_idx = np.flatnonzero(is_open)
+        owner = open_idx[sub.indices[sub.indptr[:-1]]] if len(single) else np.zeros(0, int)
+        loss = np.bincount(owner, weights=w[single], minlength=m)
+        out_sites = np.flatnonzero(is_open & ~fixed_mask)
+        if len(out_sites) == 0 or is_open.all():
+            break
+        pos = np.full(m, -1, dtype=np.int64)
+        pos[out_sites] = np.arange(len(out_sites))
+        keep = pos[owner] >= 0
+        phi = sp.csr_array(
+            (w[single][keep], (pos[owner[keep]], np.flatnonzero(keep))),
+            shape=(len(out_sites), len(single)),
+        )
+        extra = sp.coo_array(phi @ cover[single])
+        best_profit, (r, j) = _best_swap(
+            gain, ~is_open, loss, out_sites, extra.row, extra.col, extra.data
+        )
+        if best_profit <= 1e-9 * max(float(w.sum()), 1.0):
+            break
+        is_open[r], is_open[j] = False, True
     return np.flatnonzero(is_open)

@@ -6,7 +6,6 @@ import logging
 
 import numpy as np
 
-from solvers.formulations import solve_lscp, solve_mclp, solve_pcenter, solve_pmedian
 from solvers.models import LSCP, MCLP, CapacitatedPMedian, Model, PCenter, PMedian
 from solvers.options import SolveOptions
 from solvers.result import Solution
@@ -31,24 +30,35 @@ def solve(
     Args:
         model: an ``LSCP``, ``MCLP``, ``PMedian``, ``PCenter`` or ``CapacitatedPMedian``.
         backend: ``highs`` (default; models built as sparse arrays for highspy), ``cbc`` or
-            ``pulp-highs`` (through PuLP), or ``heuristic`` (fast, proves nothing).
-        time_limit: seconds; when reached the best solution is returned as ``feasible`` with
-            its bound and gap (or ``no_solution``).
+            ``pulp-highs`` (through PuLP), or ``heuristic`` (fast, proves nothing: status
+            ``feasible``, no bound).
+        time_limit: seconds for the whole solve; when reached, the best solution so far is
+            returned as ``feasible`` with its bound and gap (or ``no_solution``).
         mip_gap: relative gap at which the solver may stop (0: prove optimality).
         threads: solver threads.
         verbose: print the solver log.
         warm_start: open site indices to start from (p-median and capacitated p-median).
+
+    ``Solution.time`` covers the model build and the solve.
     """
     options = SolveOptions(
         backend=backend, time_limit=time_limit, mip_gap=mip_gap, threads=threads, verbose=verbose
     )
     if isinstance(model, LSCP):
+        from solvers.covering import solve_lscp
+
         return solve_lscp(model, options)
     if isinstance(model, MCLP):
+        from solvers.covering import solve_mclp
+
         return solve_mclp(model, options)
     if isinstance(model, PMedian):
+        from solvers.pmedian import solve_pmedian
+
         return solve_pmedian(model, options, warm_start)
     if isinstance(model, PCenter):
+        from solvers.pcenter import solve_pcenter
+
         return solve_pcenter(model, options)
     if isinstance(model, CapacitatedPMedian):
         from solvers.capacitated import solve_capacitated

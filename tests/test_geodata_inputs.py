@@ -22,12 +22,21 @@ from siting_errors import CRSError, DataNotFoundError, InputError, UnsupportedFo
 UTM = "EPSG:32649"
 
 
-def _write_tif(path: Path, data: np.ndarray, *, crs: str | None = UTM,
-               nodata: float | None = -99999) -> Path:
-    with rasterio.open(path, "w", driver="GTiff", height=data.shape[0], width=data.shape[1],
-                       count=1, dtype="float32", crs=crs,
-                       transform=Affine(100, 0, 500_000, 0, -100, 4_520_000),
-                       nodata=nodata) as dst:
+def _write_tif(
+    path: Path, data: np.ndarray, *, crs: str | None = UTM, nodata: float | None = -99999
+) -> Path:
+    with rasterio.open(
+        path,
+        "w",
+        driver="GTiff",
+        height=data.shape[0],
+        width=data.shape[1],
+        count=1,
+        dtype="float32",
+        crs=crs,
+        transform=Affine(100, 0, 500_000, 0, -100, 4_520_000),
+        nodata=nodata,
+    ) as dst:
         dst.write(data.astype(np.float32), 1)
     return path
 
@@ -49,7 +58,7 @@ def test_raster_clip_by_boundary() -> None:
 
 
 def test_raster_errors(tmp_path: Path) -> None:
-    with pytest.raises(DataNotFoundError, match="missing.tif"):
+    with pytest.raises(DataNotFoundError, match=r"missing\.tif"):
         load_population(tmp_path / "missing.tif")
     with pytest.raises(CRSError, match="has no CRS"):
         load_population(_write_tif(tmp_path / "nocrs.tif", np.ones((2, 2)), crs=None))
@@ -100,14 +109,17 @@ def test_wuhan_worldpop_raster(data_dir: Path) -> None:
 
 def test_sao_paulo_and_helsinki_vectors(data_dir: Path) -> None:
     sp_csv = data_dir / "osm-sao-paulo-r5py-sample" / "spo_hexgrid.csv"
-    demand = load_population(sp_csv, x_column="lon", y_column="lat", crs="EPSG:4326",
-                             id_column="id")
+    demand = load_population(
+        sp_csv, x_column="lon", y_column="lat", crs="EPSG:4326", id_column="id"
+    )
     assert len(demand) == 319 and demand["population"].sum() == 517_570
-    hel = load_population(data_dir / "osm-helsinki-pyrosm-hsy" /
-                          "helsinki_population_grid_2020.gpkg")
+    hel = load_population(
+        data_dir / "osm-helsinki-pyrosm-hsy" / "helsinki_population_grid_2020.gpkg"
+    )
     assert len(hel) <= 92 and hel.crs.to_epsg() == 4326
-    zipped = load_population(data_dir / "osm-sao-paulo-r5py-sample" /
-                             "spo_hexgrid_EPSG32723.gpkg.zip", id_column="id")
+    zipped = load_population(
+        data_dir / "osm-sao-paulo-r5py-sample" / "spo_hexgrid_EPSG32723.gpkg.zip", id_column="id"
+    )
     assert zipped["population"].sum() == 517_570 and zipped.crs.to_epsg() == 32723
 
 
@@ -138,16 +150,16 @@ def test_inner_mongolia_counties_gcj02_to_wgs84(data_dir: Path) -> None:
 
 
 def test_beijing_subdistricts_load_with_chinese_names(data_dir: Path) -> None:
-    units = load_boundaries(data_dir / "beijing-subdistrict-worldpop" / "beijing.shp",
-                            name_column="乡")
+    units = load_boundaries(
+        data_dir / "beijing-subdistrict-worldpop" / "beijing.shp", name_column="乡"
+    )
     assert len(units) == 331 and units["name"].iloc[0] == "建外街道"
     pts = gpd.GeoDataFrame(geometry=units.geometry.representative_point(), crs=units.crs)
     assert (assign_units(pts, units) == np.arange(331)).all()
 
 
 def test_assign_units_outside_is_minus_one() -> None:
-    units = gpd.GeoDataFrame({"unit_id": ["a"], "name": ["a"]}, geometry=[box(0, 0, 1, 1)],
-                             crs=UTM)
+    units = gpd.GeoDataFrame({"unit_id": ["a"], "name": ["a"]}, geometry=[box(0, 0, 1, 1)], crs=UTM)
     pts = gpd.GeoDataFrame(geometry=[Point(0.5, 0.5), Point(5, 5)], crs=UTM)
     assert assign_units(pts, units).tolist() == [0, -1]
 
@@ -167,9 +179,11 @@ def test_sites_thinning_and_combining(tmp_path: Path) -> None:
     assert np.all(np.diff(np.sort(kept)) >= 100.0)
     assert len(sites) == 3
     path = tmp_path / "clinics.geojson"
-    gpd.GeoDataFrame({"id": ["A", "B"], "name": ["一", "二"]},
-                     geometry=[Point(111.7, 40.8), Point(111.71, 40.8)],
-                     crs="EPSG:4326").to_file(path)
+    gpd.GeoDataFrame(
+        {"id": ["A", "B"], "name": ["一", "二"]},
+        geometry=[Point(111.7, 40.8), Point(111.71, 40.8)],
+        crs="EPSG:4326",
+    ).to_file(path)
     existing = load_sites(path, existing=True)
     assert existing["site_id"].tolist() == ["A", "B"] and existing["existing"].all()
     both = combine_sites(existing, sites)

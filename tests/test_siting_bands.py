@@ -16,15 +16,23 @@ R1 = default_rules().R1
 
 
 def _units(pops: list[float]) -> gpd.GeoDataFrame:
-    return gpd.GeoDataFrame({"name": [f"u{k}" for k in range(len(pops))], "population": pops},
-                            geometry=[box(500_000 + 5000 * k, 4_500_000, 504_000 + 5000 * k,
-                                          4_504_000) for k in range(len(pops))],
-                            crs="EPSG:32649")
+    return gpd.GeoDataFrame(
+        {"name": [f"u{k}" for k in range(len(pops))], "population": pops},
+        geometry=[
+            box(500_000 + 5000 * k, 4_500_000, 504_000 + 5000 * k, 4_504_000)
+            for k in range(len(pops))
+        ],
+        crs="EPSG:32649",
+    )
 
 
 def test_band_plan_on_hand_made_units() -> None:
-    plan = plan_centre_bands(_units([250_000, 20_000, 90_000]), population_column="population",
-                             rule=R1, name_column="name")
+    plan = plan_centre_bands(
+        _units([250_000, 20_000, 90_000]),
+        population_column="population",
+        rule=R1,
+        name_column="name",
+    )
     table = plan.units.set_index("name")
     assert table["required_centres"].tolist() == [4, 1, 1]
     assert len(plan.centres) == 6

@@ -14,8 +14,14 @@ from tests.geojson_rfc7946 import rfc7946_problems
 
 
 def _run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "siting", *args], capture_output=True,
-                          text=True, check=False, cwd=cwd, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "siting", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=cwd,
+        timeout=600,
+    )
 
 
 @pytest.mark.slow
@@ -41,13 +47,31 @@ def test_plan_from_files(tmp_path: Path) -> None:
     city = synthetic_city(2, population=20_000)
     paths = save_synthetic_city(city, tmp_path / "city")
     out = tmp_path / "out"
-    proc = _run("plan", "--population", str(paths["population.tif"]),
-                "--roads", str(paths["roads.graphml"]),
-                "--existing", str(paths["existing.geojson"]),
-                "--sites", str(paths["candidates.geojson"]),
-                "--units", str(paths["subdistricts.geojson"]),
-                "--model", "pmedian", "--new-sites", "2", "--threshold", "10",
-                "--mode", "walk", "--out", str(out), "--name", "t")
+    proc = _run(
+        "plan",
+        "--population",
+        str(paths["population.tif"]),
+        "--roads",
+        str(paths["roads.graphml"]),
+        "--existing",
+        str(paths["existing.geojson"]),
+        "--sites",
+        str(paths["candidates.geojson"]),
+        "--units",
+        str(paths["subdistricts.geojson"]),
+        "--model",
+        "pmedian",
+        "--new-sites",
+        "2",
+        "--threshold",
+        "10",
+        "--mode",
+        "walk",
+        "--out",
+        str(out),
+        "--name",
+        "t",
+    )
     assert proc.returncode == 0, proc.stderr
     summary = json.loads((out / "t_summary.json").read_text(encoding="utf-8"))
     assert summary["status"] == "optimal"
@@ -62,9 +86,19 @@ def test_plan_reports_bad_input_without_traceback(tmp_path: Path) -> None:
     assert "does not exist" in proc.stderr and "Traceback" not in proc.stderr
     city = synthetic_city(2, population=20_000)
     paths = save_synthetic_city(city, tmp_path / "city")
-    proc = _run("plan", "--population", str(paths["population.tif"]),
-                "--sites", str(paths["candidates.geojson"]), "--model", "mclp",
-                "--new-sites", "500", "--out", str(tmp_path / "o"))
+    proc = _run(
+        "plan",
+        "--population",
+        str(paths["population.tif"]),
+        "--sites",
+        str(paths["candidates.geojson"]),
+        "--model",
+        "mclp",
+        "--new-sites",
+        "500",
+        "--out",
+        str(tmp_path / "o"),
+    )
     assert proc.returncode == 2
     assert "`new_sites` must be at most the number of candidate" in " ".join(proc.stderr.split())
 

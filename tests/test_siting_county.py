@@ -31,8 +31,11 @@ def _edited(code: str, **params: object) -> object:
 
 
 def test_r2_township_without_a_centre_is_missing_one() -> None:
-    towns = gpd.GeoDataFrame({"unit_id": ["t1", "t2"], "name": ["海流图镇", "川井苏木"]},
-                             geometry=[box(0, 0, 10, 10), box(10, 0, 20, 10)], crs=UTM)
+    towns = gpd.GeoDataFrame(
+        {"unit_id": ["t1", "t2"], "name": ["海流图镇", "川井苏木"]},
+        geometry=[box(0, 0, 10, 10), box(10, 0, 20, 10)],
+        crs=UTM,
+    )
     centres = gpd.GeoDataFrame(geometry=[Point(5, 5), Point(6, 6)], crs=UTM)
     table = township_gaps(towns, centres, rule=RULES.R2)
     assert table["centres"].tolist() == [2, 0] and table["missing"].tolist() == [0, 1]
@@ -41,9 +44,11 @@ def test_r2_township_without_a_centre_is_missing_one() -> None:
 
 
 def test_r4_colocation_within_the_distance() -> None:
-    sites = gpd.GeoDataFrame({"site_id": ["a", "b"]},
-                             geometry=[Point(500_000, 4_500_000), Point(502_000, 4_500_000)],
-                             crs=UTM)
+    sites = gpd.GeoDataFrame(
+        {"site_id": ["a", "b"]},
+        geometry=[Point(500_000, 4_500_000), Point(502_000, 4_500_000)],
+        crs=UTM,
+    )
     pois = gpd.GeoDataFrame(geometry=[Point(500_300, 4_500_000)], crs=UTM)
     out = colocated_candidates(sites, pois, rule=RULES.R4)
     assert out["colocated"].tolist() == [True, False]
@@ -87,9 +92,11 @@ def test_r10_emergency_stations_and_unreachable_demand() -> None:
     minutes = np.array([[10, 50], [40, 20], [25, 29]], dtype=float)
     sol = emergency_stations(CostMatrix.from_dense(minutes), rule=RULES.R10)
     assert sol.objective == 2  # 30 min: row 0 only by 0, row 1 only by 1
-    fewer = emergency_stations(CostMatrix.from_dense(minutes),
-                               rule=_edited("R10", threshold_minutes=45.0).R10)
+    fewer = emergency_stations(
+        CostMatrix.from_dense(minutes), rule=_edited("R10", threshold_minutes=45.0).R10
+    )
     assert fewer.objective == 1
-    none = emergency_stations(CostMatrix.from_dense(minutes),
-                              rule=_edited("R10", threshold_minutes=5.0).R10)
+    none = emergency_stations(
+        CostMatrix.from_dense(minutes), rule=_edited("R10", threshold_minutes=5.0).R10
+    )
     assert none.status == "infeasible" and "3 demand points" in none.reason

@@ -142,7 +142,7 @@ def test_cli_bad_parameters(
 
 
 def test_bad_files(tmp_path: Path, files: tuple[Path, Path]) -> None:
-    with pytest.raises(DataNotFoundError, match="nope.csv"):
+    with pytest.raises(DataNotFoundError, match=r"nope\.csv"):
         load_cost_table(tmp_path / "nope.csv")
     bad = tmp_path / "bad.csv"
     bad.write_text("demand,site,cost\na,S1,1\n", encoding="utf-8")

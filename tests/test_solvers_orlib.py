@@ -13,8 +13,10 @@ FAST = {1, 2, 3, 4, 5, 8, 9, 10, 13, 14, 15}
 
 
 def _params() -> list:
-    return [pytest.param(k, marks=() if k in FAST else pytest.mark.slow, id=f"pmed{k}")
-            for k in range(1, 41)]
+    return [
+        pytest.param(k, marks=() if k in FAST else pytest.mark.slow, id=f"pmed{k}")
+        for k in range(1, 41)
+    ]
 
 
 @pytest.mark.parametrize("k", _params())

@@ -1,0 +1,103 @@
+"""Helpers shared by the model solvers: nearest-site assignment, time budget, result building."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from solvers.costs import CostMatrix
+from solvers.options import SolveOptions
+from solvers.result import Solution, Status
+
+logger = logging.getLogger(__name__)
+
+
+def nearest_assignment(costs: CostMatrix, open_sites: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per demand: the nearest open site (ties: lowest index; -1 if none reachable) and its cost
+    (``inf`` if none)."""
+    open_sites = np.unique(np.asarray(open_sites, dtype=np.int64))
+    assign = np.full(costs.n_demand, -1, dtype=np.int64)
+    cost = np.full(costs.n_demand, np.inf)
+    if len(open_sites) == 0 or costs.nnz == 0:
+        return assign, cost
+    is_open = np.zeros(costs.n_sites, dtype=bool)
+    is_open[open_sites] = True
+    mask = is_open[costs.indices]
+    rows = costs.rows()[mask]
+    sites = costs.indices[mask].astype(np.int64)
+    data = costs.data[mask]
+    order = np.lexsort((sites, data, rows))
+    rows, sites, data = rows[order], sites[order], data[order]
+    first = np.ones(len(rows), dtype=bool)
+    first[1:] = rows[1:] != rows[:-1]
+    assign[rows[first]] = sites[first]
+    cost[rows[first]] = data[first]
+    return assign, cost
+
+
+def describe(indices: np.ndarray, weights: np.ndarray, limit: int = 10) -> str:
+    """``"3 (weight 2), 7 (weight 1) and 4 more"``: the first demand indices with their weight."""
+    shown = ", ".join(f"{int(i)} (weight {weights[i]:g})" for i in indices[:limit])
+    more = f" and {len(indices) - limit} more" if len(indices) > limit else ""
+    return shown + more
+
+
+def deadline(options: SolveOptions, start: float) -> float | None:
+    """``time.perf_counter()`` value at which the time limit runs out (``None``: no limit)."""
+    return None if options.time_limit is None else start + options.time_limit
+
+
+def remaining(options: SolveOptions, start: float, floor: float = 0.05) -> SolveOptions:
+    """``options`` with the time limit reduced to what is left of it (at least ``floor`` s)."""
+    if options.time_limit is None:
+        return options
+    left = max(options.time_limit - (time.perf_counter() - start), floor)
+    return SolveOptions(options.backend, left, options.mip_gap, options.threads, options.verbose)
+
+
+def out_of_time(options: SolveOptions, start: float) -> bool:
+    """True once the time limit has run out."""
+    return options.time_limit is not None and time.perf_counter() - start >= options.time_limit
+
+
+def make_solution(
+    model: str,
+    *,
+    status: Status,
+    start: float,
+    backend: str,
+    objective: float | None = None,
+    bound: float | None = None,
+    gap: float | None = None,
+    open_sites: np.ndarray | None = None,
+    assignment: np.ndarray | None = None,
+    reason: str | None = None,
+    details: Mapping[str, Any] | None = None,
+) -> Solution:
+    """A :class:`Solution` whose ``time`` runs from ``start`` (``time.perf_counter()``) to now."""
+    return Solution(
+        model=model,
+        status=status,
+        objective=None if objective is None else float(objective),
+        bound=None if bound is None else float(bound),
+        gap=None if gap is None else float(gap),
+        time=time.perf_counter() - start,
+        backend=backend,
+        open_sites=np.array([] if open_sites is None else open_sites, dtype=np.int64),
+        assignment=np.array([] if assignment is None else assignment, dtype=np.int64),
+        reason=reason,
+        details=dict(details or {}),
+    )
+
+
+def fill_sites(chosen: np.ndarray, p: int, n_sites: int) -> np.ndarray:
+    """``chosen`` completed with the lowest-numbered other sites up to ``p`` sites."""
+    chosen = np.unique(np.asarray(chosen, dtype=np.int64))
+    if len(chosen) >= p:
+        return chosen
+    others = np.setdiff1d(np.arange(n_sites), chosen)[: p - len(chosen)]
+    return np.union1d(chosen, others)
