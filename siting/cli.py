@@ -232,9 +232,28 @@ def solve_matrix_command(
     ] = None,
     time_limit: Annotated[float | None, typer.Option(help="Solver time limit (s).")] = None,
     backend: Annotated[str, typer.Option(help="highs, cbc, pulp-highs or heuristic.")] = "highs",
+    max_load: Annotated[
+        float | None,
+        typer.Option(help="pmedian: at most this much demand weight per open site."),
+    ] = None,
+    min_load: Annotated[
+        float | None,
+        typer.Option(help="pmedian: at least this much demand weight per open site."),
+    ] = None,
+    sites: Annotated[
+        Path | None,
+        typer.Option(
+            help="CSV with site_id,min_load,max_load,fixed: per-site load bounds (override "
+            "--min-load/--max-load where given) and fixed existing sites (count towards --p)."
+        ),
+    ] = None,
+    soft: Annotated[
+        bool,
+        typer.Option(help="Allow load-bound violations at a penalty; the JSON lists them."),
+    ] = False,
 ) -> None:
     """Solve a model over an OD matrix you already have (OSRM, ArcGIS, r5py) and write JSON."""
-    from siting.matrix import load_cost_table, load_demand_table, solve_matrix
+    from siting.matrix import load_cost_table, load_demand_table, load_site_table, solve_matrix
 
     with _user_errors():
         result = solve_matrix(
@@ -245,6 +264,10 @@ def solve_matrix_command(
             threshold=threshold,
             time_limit=time_limit,
             backend=backend,
+            max_load=max_load,
+            min_load=min_load,
+            sites=None if sites is None else load_site_table(sites),
+            soft=soft,
         )
     json_out.parent.mkdir(parents=True, exist_ok=True)
     json_out.write_text(json.dumps(result, ensure_ascii=False, indent=2), encoding="utf-8")

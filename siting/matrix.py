@@ -1,9 +1,12 @@
 """Solving from a ready OD matrix (OSRM, ArcGIS, r5py): the ``siting solve-matrix`` contract.
 
-Input tables: costs with columns ``demand_id,site_id,cost`` (a missing pair is unreachable) and
-demand with ``demand_id,weight``. Output: a JSON-ready dict with at least ``status``,
-``objective``, ``gap``, ``sites`` (chosen site ids), ``assignment`` (demand_id → site_id) and,
-when a threshold is given, ``coverage`` (``covered_weight``, ``total_weight``, ``share``).
+Input tables: costs with columns ``demand_id,site_id,cost`` (a missing pair is unreachable),
+demand with ``demand_id,weight`` and, optionally, sites with ``site_id,min_load,max_load,fixed``
+(per-site load bounds for the capacitated p-median, and existing sites that stay open).
+Output: a JSON-ready dict with at least ``status``, ``objective``, ``gap``, ``sites`` (chosen
+site ids), ``assignment`` (demand_id → site_id) and, when a threshold is given, ``coverage``
+(``covered_weight``, ``total_weight``, ``share``); with load bounds also ``loads`` (site_id →
+assigned weight) and, for soft bounds, ``violations``.
 """
 
 from __future__ import annotations
@@ -17,9 +20,25 @@ import pandas as pd
 
 from siting.coverage import coverage_score
 from siting_errors import DataNotFoundError, InputError
-from solvers import LSCP, MCLP, CostMatrix, PCenter, PMedian, Solution, solve
+from solvers import (
+    LSCP,
+    MCLP,
+    CapacitatedPMedian,
+    CostMatrix,
+    PCenter,
+    PMedian,
+    Solution,
+    solve,
+)
 
-__all__ = ["MATRIX_MODELS", "load_cost_table", "load_demand_table", "matrix_result", "solve_matrix"]
+__all__ = [
+    "MATRIX_MODELS",
+    "load_cost_table",
+    "load_demand_table",
+    "load_site_table",
+    "matrix_result",
+    "solve_matrix",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -87,6 +106,47 @@ def load_demand_table(path: str | Path) -> pd.DataFrame:
     return frame
 
 
+_TRUE = {"1", "true", "yes", "y", "t"}
+_FALSE = {"0", "false", "no", "n", "f", ""}
+
+
+def load_site_table(path: str | Path) -> pd.DataFrame:
+    """Read ``site_id,min_load,max_load,fixed`` (unique ids; empty bounds mean none; ``fixed``
+    is true/false, 1/0 or yes/no)."""
+    frame = _read_csv(path, "sites", ("site_id",))
+    frame["site_id"] = frame["site_id"].astype(str)
+    dup = frame["site_id"][frame["site_id"].duplicated()]
+    if len(dup):
+        raise InputError(f"sites file {str(path)!r}: duplicate site_id {dup[:5].tolist()}")
+    for column in ("min_load", "max_load"):
+        if column not in frame.columns:
+            frame[column] = np.nan
+            continue
+        raw = frame[column]
+        values = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=np.float64)
+        bad = (raw.notna().to_numpy() & ~np.isfinite(values)) | (values < 0)
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise InputError(
+                f"sites file {str(path)!r}: column `{column}` must hold numbers >= 0 or be "
+                f"empty, got {_show(raw.iloc[i])} on data row {i + 1}"
+            )
+        frame[column] = values
+    if "fixed" not in frame.columns:
+        frame["fixed"] = False
+    else:
+        text = frame["fixed"].fillna("").astype(str).str.strip().str.lower()
+        bad = ~text.isin(_TRUE | _FALSE)
+        if bad.any():
+            i = int(np.flatnonzero(bad.to_numpy())[0])
+            raise InputError(
+                f"sites file {str(path)!r}: column `fixed` must be true/false, 1/0 or yes/no, "
+                f"got {_show(frame['fixed'].iloc[i])} on data row {i + 1}"
+            )
+        frame["fixed"] = text.isin(_TRUE).to_numpy()
+    return frame
+
+
 def solve_matrix(
     costs: pd.DataFrame,
     demand: pd.DataFrame,
@@ -97,8 +157,19 @@ def solve_matrix(
     time_limit: float | None = None,
     backend: str = "highs",
     mip_gap: float = 0.0,
+    max_load: float | None = None,
+    min_load: float | None = None,
+    sites: pd.DataFrame | None = None,
+    soft: bool = False,
 ) -> dict[str, Any]:
-    """Solve a model over cost and demand tables; return the JSON contract as a dict."""
+    """Solve a model over cost and demand tables; return the JSON contract as a dict.
+
+    ``max_load`` / ``min_load`` bound the demand weight assigned to each open site (p-median
+    only: it becomes a capacitated p-median); ``sites`` (see :func:`load_site_table`) gives
+    per-site bounds, which override the global ones where not empty, and fixed (existing)
+    sites, which stay open and count towards ``p``. With ``soft`` the load bounds may be broken
+    at a penalty, and the result lists each violation.
+    """
     if model not in MATRIX_MODELS:
         raise InputError(f"`model` must be one of {', '.join(MATRIX_MODELS)}, got {model!r}")
     demand_ids = demand["demand_id"].astype(str).to_numpy()
@@ -110,7 +181,10 @@ def solve_matrix(
             f"costs name demand_id values that are not in the demand file: {ids} "
             f"({int(unknown.sum())} rows)"
         )
-    site_ids = np.array(sorted(costs["site_id"].unique(), key=_natural_key), dtype=object)
+    all_sites = costs["site_id"].unique()
+    if sites is not None:
+        all_sites = np.union1d(all_sites.astype(str), sites["site_id"].astype(str).to_numpy())
+    site_ids = np.array(sorted(all_sites, key=_natural_key), dtype=object)
     rows = index.get_indexer(costs["demand_id"])
     cols = pd.Index(site_ids).get_indexer(costs["site_id"])
     matrix = CostMatrix.from_triples(
@@ -121,17 +195,94 @@ def solve_matrix(
         raise InputError(f"`threshold` is required for model {model!r}")
     if model != "lscp" and p is None:
         raise InputError(f"`p` is required for model {model!r}")
+    fixed, lower, upper = _site_bounds(sites, site_ids, min_load, max_load)
+    capacitated = lower is not None or upper is not None
+    if capacitated and model != "pmedian":
+        raise InputError(
+            f"load bounds (--max-load, --min-load, or bounds in --sites) apply to model "
+            f"'pmedian' only, got model {model!r}"
+        )
     opts = {"backend": backend, "time_limit": time_limit, "mip_gap": mip_gap}
+    spec: LSCP | MCLP | PMedian | PCenter | CapacitatedPMedian
     if model == "lscp":
-        spec = LSCP(matrix, threshold=threshold, weights=weights)
+        spec = LSCP(matrix, threshold=threshold, weights=weights, fixed=fixed)
     elif model == "mclp":
-        spec = MCLP(matrix, threshold=threshold, p=p, weights=weights)
+        spec = MCLP(matrix, threshold=threshold, p=p, weights=weights, fixed=fixed)
+    elif model == "pmedian" and capacitated:
+        spec = CapacitatedPMedian(
+            matrix,
+            p=p,
+            weights=weights,
+            fixed=fixed,
+            capacity=_finite(upper, float(weights.sum())),
+            min_load=0.0 if lower is None else lower,
+            soft=soft,
+        )
     elif model == "pmedian":
-        spec = PMedian(matrix, p=p, weights=weights)
+        spec = PMedian(matrix, p=p, weights=weights, fixed=fixed)
     else:
-        spec = PCenter(matrix, p=p, weights=weights)
+        spec = PCenter(matrix, p=p, weights=weights, fixed=fixed)
     solution = solve(spec, **opts)
-    return matrix_result(solution, matrix, weights, demand_ids, site_ids, threshold)
+    out = matrix_result(solution, matrix, weights, demand_ids, site_ids, threshold)
+    if capacitated and solution.has_solution:
+        load = np.bincount(
+            solution.assignment[solution.assignment >= 0],
+            weights=weights[solution.assignment >= 0],
+            minlength=len(site_ids),
+        )
+        out["loads"] = {str(site_ids[j]): float(load[j]) for j in solution.open_sites}
+        if "violations" in solution.details:
+            out["violations"] = _jsonable(solution.details["violations"], site_ids)
+    return out
+
+
+def _site_bounds(
+    sites: pd.DataFrame | None,
+    site_ids: np.ndarray,
+    min_load: float | None,
+    max_load: float | None,
+) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None]:
+    """Fixed site indices and per-site lower / upper load bounds (``None``: no such bound)."""
+    for name, value in (("max_load", max_load), ("min_load", min_load)):
+        if value is not None and (not np.isfinite(value) or value < 0):
+            raise InputError(f"`{name}` must be a finite number >= 0, got {value!r}")
+    n = len(site_ids)
+    lower = None if min_load is None else np.full(n, float(min_load))
+    upper = None if max_load is None else np.full(n, float(max_load))
+    if sites is None:
+        return None, lower, upper
+    index = pd.Index(site_ids).get_indexer(sites["site_id"].astype(str))
+    lo = sites["min_load"].to_numpy(dtype=np.float64)
+    hi = sites["max_load"].to_numpy(dtype=np.float64)
+    if np.isfinite(lo).any():
+        lower = np.zeros(n) if lower is None else lower
+        lower[index[np.isfinite(lo)]] = lo[np.isfinite(lo)]
+    if np.isfinite(hi).any():
+        upper = np.full(n, np.inf) if upper is None else upper
+        upper[index[np.isfinite(hi)]] = hi[np.isfinite(hi)]
+    fixed = np.sort(index[sites["fixed"].to_numpy(dtype=bool)])
+    return fixed, lower, upper
+
+
+def _finite(upper: np.ndarray | None, total: float) -> np.ndarray | float:
+    """Upper bounds with "none" (``inf``) replaced by the total weight (never binding)."""
+    if upper is None:
+        return total
+    return np.where(np.isfinite(upper), upper, max(total, 0.0))
+
+
+def _jsonable(value: Any, site_ids: np.ndarray) -> Any:
+    """Solver details made JSON-ready (numpy scalars unwrapped, ``site`` indices as ids)."""
+    if isinstance(value, dict):
+        return {
+            k: (str(site_ids[int(v)]) if k == "site" else _jsonable(v, site_ids))
+            for k, v in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [_jsonable(v, site_ids) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
 
 
 def _natural_key(value: str) -> tuple:

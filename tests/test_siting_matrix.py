@@ -156,3 +156,66 @@ def test_bad_files(tmp_path: Path, files: tuple[Path, Path]) -> None:
     stray.write_text("demand_id,site_id,cost\nzz,S1,1\n", encoding="utf-8")
     with pytest.raises(InputError, match="not in the demand file"):
         solve_matrix(load_cost_table(stray), load_demand_table(files[1]), model="pmedian", p=1)
+
+
+def _sites_file(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "sites.csv"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_per_site_max_load_moves_the_median(files: tuple[Path, Path], tmp_path: Path) -> None:
+    from siting.matrix import load_site_table
+
+    # S2 alone would serve all 7 (cost 8); capped at 6 it cannot, so S1 or S3 (cost 14) opens
+    sites = load_site_table(_sites_file(tmp_path, "site_id,min_load,max_load,fixed\nS2,,6,no\n"))
+    costs, demand = load_cost_table(files[0]), load_demand_table(files[1])
+    out = solve_matrix(costs, demand, model="pmedian", p=1, sites=sites)
+    assert out["status"] == "optimal"
+    assert out["objective"] == pytest.approx(14.0)
+    assert out["sites"] in (["S1"], ["S3"])
+    assert out["loads"] == {out["sites"][0]: 7.0}
+
+
+def test_fixed_site_from_the_sites_file(files: tuple[Path, Path], tmp_path: Path) -> None:
+    from siting.matrix import load_site_table
+
+    sites = load_site_table(_sites_file(tmp_path, "site_id,fixed\nS3,true\n"))
+    costs, demand = load_cost_table(files[0]), load_demand_table(files[1])
+    out = solve_matrix(costs, demand, model="pmedian", p=1, sites=sites)
+    assert out["sites"] == ["S3"] and out["objective"] == pytest.approx(14.0)
+
+
+def test_impossible_bounds_are_infeasible_and_soft_reports_the_violation(
+    files: tuple[Path, Path],
+) -> None:
+    costs, demand = load_cost_table(files[0]), load_demand_table(files[1])
+    hard = solve_matrix(costs, demand, model="pmedian", p=1, max_load=6)
+    assert hard["status"] == "infeasible" and hard["sites"] == []
+    assert hard["reason"]
+    low = solve_matrix(costs, demand, model="pmedian", p=2, min_load=4)
+    assert low["status"] == "infeasible"
+    soft = solve_matrix(costs, demand, model="pmedian", p=1, max_load=6, soft=True)
+    assert soft["sites"] == ["S2"]
+    assert soft["violations"] == [
+        {"site": "S2", "load": 7.0, "bound": "capacity", "limit": 6.0, "amount": 1.0}
+    ]
+
+
+def test_cli_load_bounds_and_bad_sites_file(files: tuple[Path, Path], tmp_path: Path) -> None:
+    target = tmp_path / "bounded.json"
+    common = ["solve-matrix", "--costs", str(files[0]), "--demand", str(files[1])]
+    proc = _run(*common, "--model", "pmedian", "--p", "2", "--max-load", "4", "--json", str(target))
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(target.read_text(encoding="utf-8"))
+    assert out["status"] == "optimal" and out["objective"] == pytest.approx(6.0)
+    assert max(out["loads"].values()) <= 4.0 and sum(out["loads"].values()) == 7.0
+    bad = _sites_file(tmp_path, "site_id,max_load\nS2,-3\n")
+    proc = _run(*common, "--model", "pmedian", "--p", "1", "--sites", str(bad), "--json", "x")
+    assert proc.returncode == 2
+    assert (
+        "column `max_load` must hold numbers >= 0 or be empty, got -3 on data row 1" in proc.stderr
+    )
+    proc = _run(*common, "--model", "mclp", "--p", "1", "--threshold", "1", "--max-load", "3",
+                "--json", "x")  # fmt: skip
+    assert proc.returncode == 2 and "apply to model 'pmedian' only" in proc.stderr

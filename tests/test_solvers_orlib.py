@@ -9,7 +9,7 @@ import pytest
 from solvers import PMedian, solve
 from solvers.instances import load_orlib_optima, load_orlib_pmed
 
-FAST = {1, 2, 3, 4, 5, 8, 9, 10, 13, 14, 15}
+FAST = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 18, 19, 20, 21, 23, 24, 25}
 
 
 def _params() -> list:
