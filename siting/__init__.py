@@ -1,9 +1,11 @@
 """Primary-care facility siting: rules, scenarios, the planning workflow, results and exports."""
 
+from siting.compliance import compliance_table
 from siting.coverage import Coverage, coverage_score
 from siting.planning import TravelCosts, plan, travel_costs
 from siting.result import PlanResult
 from siting.scenario import MODELS, MODES, Scenario
+from siting.tiers import TieredPlan, TierSpec, plan_tiers
 from siting_errors import (
     CRSError,
     DataNotFoundError,
@@ -26,9 +28,13 @@ __all__ = [
     "Scenario",
     "SitingError",
     "SolverError",
+    "TierSpec",
+    "TieredPlan",
     "TravelCosts",
     "UnsupportedFormatError",
+    "compliance_table",
     "coverage_score",
     "plan",
+    "plan_tiers",
     "travel_costs",
 ]

@@ -104,6 +104,27 @@ def _print_result(result: object, title: str) -> None:
                 str(row.new_sites),
             )
         console.print(units)
+    if result.compliance is not None:
+        comp = Table(
+            title=f"compliance ({result.compliance['rules'].iloc[0]})"
+            if len(result.compliance)
+            else "compliance",
+            title_justify="left",
+        )
+        for col in ("unit", "required", "planned", "outside band", "beyond circle", "touring"):
+            comp.add_column(col, justify="left" if col == "unit" else "right")
+        comp.add_column("status", justify="left")
+        for row in result.compliance.itertuples(index=False):
+            comp.add_row(
+                str(row.name) + (f" ({row.flag})" if row.flag else ""),
+                str(row.required_centres),
+                str(row.planned_centres),
+                str(row.centres_below_band + row.centres_above_band),
+                f"{row.population_beyond:,.0f}",
+                f"{row.touring_population:,.0f}",
+                str(row.status),
+            )
+        console.print(comp)
     for note in result.notes:
         console.print(f"[yellow]note:[/] {note}", highlight=False)
 
@@ -211,6 +232,7 @@ def plan(
             backend=backend,
             time_limit=time_limit,
             name=name,
+            rules=preset,
         )
         result = run_plan(scenario, progress=say)
         files = save_result(result, out, name=name)

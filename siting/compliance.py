@@ -1,7 +1,8 @@
-"""Population-ratio rules: R1 centres required per sub-district and R11 staffing needs.
+"""Compliance with the planning rules: R1 centres per sub-district, centre bands, R11 staffing,
+and the per-admin-unit compliance report of a plan.
 
-Pure functions of populations and a rule object from :mod:`siting.rules`; every table they
-return carries the rule's citation (``R1 (002 task 1)``).
+Pure functions of populations, tables and rule objects from :mod:`siting.rules`; every table
+they return carries the citations of the rules behind it (``R1 (002 task 1)``).
 """
 
 from __future__ import annotations
@@ -12,10 +13,18 @@ from typing import Any, TypeVar
 import numpy as np
 import pandas as pd
 
-from siting.rules import CentreBandRule, Rule, StaffingRule
+from siting.rules import CentreBandRule, Rule, RulePreset, StaffingRule
 from siting_errors import InputError
 
-__all__ = ["STAFFING_FIELDS", "centre_requirements", "required_centres", "staffing_needs"]
+__all__ = [
+    "BAND_STATUS",
+    "STAFFING_FIELDS",
+    "band_status",
+    "centre_requirements",
+    "compliance_table",
+    "required_centres",
+    "staffing_needs",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -131,3 +140,122 @@ def staffing_needs(population: Any, *, rule: StaffingRule) -> dict[str, int] | p
     out = pd.DataFrame({"population": pop.ravel(), **{k: v.ravel() for k, v in needs.items()}})
     out["rule"] = r11.cite()
     return out
+
+
+#: the band statuses of a centre's assigned population under R1
+BAND_STATUS: tuple[str, ...] = ("below", "within", "above")
+
+
+def band_status(assigned_population: Any, *, rule: CentreBandRule) -> np.ndarray:
+    """R1 band of each centre: ``below`` ``min_population``, ``within`` the band (inclusive)
+    or ``above`` ``max_population``, from the population assigned to it."""
+    r1 = _rule(rule, CentreBandRule)
+    pop = np.atleast_1d(_population(assigned_population, "assigned_population"))
+    return np.where(
+        pop < r1.min_population, "below", np.where(pop > r1.max_population, "above", "within")
+    ).astype(object)
+
+
+def compliance_table(
+    units: pd.DataFrame,
+    sites: pd.DataFrame,
+    demand: pd.DataFrame,
+    *,
+    rules: RulePreset,
+) -> pd.DataFrame:
+    """The compliance report of a plan, one row per admin unit.
+
+    Args:
+        units: ``unit_id``, ``name`` per admin unit.
+        sites: the plan's open sites with ``unit_id`` (``None`` outside every unit) and
+            ``assigned_population``.
+        demand: demand points with ``unit_id``, ``population``, ``covered`` (inside the service
+            circle of an open site) and ``touring`` (no site at all, existing or candidate,
+            within the circle: only touring (mobile) service can reach them, R3).
+        rules: the preset (R1 for centre counts and bands, R6 for the circle, R3 for touring).
+
+    Columns: ``unit_id``, ``name``, ``population``, ``required_centres`` (R1), ``planned_centres``
+    (open sites in the unit), ``shortfall``, ``centres_below_band`` / ``centres_within_band`` /
+    ``centres_above_band`` (R1 band of each open site's assigned population), ``flag``
+    (``below_min`` for units under R1's minimum), ``covered_population``, ``coverage_share``,
+    ``population_beyond`` (outside the circle), ``touring_population``, ``status`` (``ok`` or
+    the problems, ``; ``-separated) and ``rules`` (the citations).
+    """
+    for frame, what, cols in (
+        (units, "units", ("unit_id", "name")),
+        (sites, "sites", ("unit_id", "assigned_population")),
+        (demand, "demand", ("unit_id", "population", "covered", "touring")),
+    ):
+        missing = [c for c in cols if c not in frame.columns]
+        if missing:
+            raise InputError(f"`{what}` lacks columns {missing} (columns: {list(frame.columns)})")
+    if not isinstance(rules, RulePreset):
+        raise InputError(f"`rules` must be a RulePreset, got {type(rules).__name__}")
+    r1 = rules.R1
+    uid = units["unit_id"].astype(str)
+    d_unit = demand["unit_id"].astype(object).where(demand["unit_id"].notna(), None)
+    pop = demand["population"].to_numpy(dtype=np.float64)
+    d = pd.DataFrame(
+        {
+            "unit_id": d_unit,
+            "population": pop,
+            "covered_population": pop * demand["covered"].to_numpy(dtype=bool),
+            "touring_population": pop * demand["touring"].to_numpy(dtype=bool),
+        }
+    ).dropna(subset=["unit_id"])
+    agg = d.groupby("unit_id")[["population", "covered_population", "touring_population"]].sum()
+    out = pd.DataFrame({"unit_id": uid.to_numpy(), "name": units["name"].astype(str).to_numpy()})
+    out = out.join(agg, on="unit_id").fillna(
+        {"population": 0.0, "covered_population": 0.0, "touring_population": 0.0}
+    )
+    out["required_centres"] = np.atleast_1d(required_centres(out["population"], rule=r1))
+    band = band_status(sites["assigned_population"].to_numpy(dtype=np.float64), rule=r1)
+    s = pd.DataFrame({"unit_id": sites["unit_id"].to_numpy(), "band": band}).dropna()
+    counts = s.groupby(["unit_id", "band"]).size().unstack(fill_value=0)
+    for b in BAND_STATUS:
+        col = counts[b] if b in counts.columns else pd.Series(dtype=np.int64)
+        out[f"centres_{b}_band"] = out["unit_id"].map(col).fillna(0).astype(np.int64)
+    out["planned_centres"] = sum(out[f"centres_{b}_band"] for b in BAND_STATUS)
+    out["shortfall"] = np.maximum(out["required_centres"] - out["planned_centres"], 0)
+    out["flag"] = np.where((out["population"] < r1.min_population) & r1.small_flag, "below_min", "")
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out["coverage_share"] = np.where(
+            out["population"] > 0, out["covered_population"] / out["population"], np.nan
+        )
+    out["population_beyond"] = out["population"] - out["covered_population"]
+    problems = []
+    for row in out.itertuples(index=False):
+        found = []
+        if row.shortfall:
+            found.append(f"{row.shortfall} centre(s) short (R1)")
+        if row.centres_below_band or row.centres_above_band:
+            found.append(
+                f"{row.centres_below_band} below / {row.centres_above_band} above the "
+                f"{r1.min_population:,}-{r1.max_population:,} band (R1)"
+            )
+        if row.population_beyond > 0.5:
+            found.append(f"{row.population_beyond:,.0f} beyond the circle (R6)")
+        if row.touring_population > 0.5:
+            found.append(f"{row.touring_population:,.0f} need touring service (R3)")
+        problems.append("; ".join(found) or "ok")
+    out["status"] = problems
+    out["rules"] = f"{r1.cite()}; {rules.R6.cite()}; {rules.R3.cite()}"
+    order = [
+        "unit_id",
+        "name",
+        "population",
+        "required_centres",
+        "planned_centres",
+        "shortfall",
+        "centres_below_band",
+        "centres_within_band",
+        "centres_above_band",
+        "flag",
+        "covered_population",
+        "coverage_share",
+        "population_beyond",
+        "touring_population",
+        "status",
+        "rules",
+    ]
+    return out[order]

@@ -38,5 +38,8 @@ def save_result(result: PlanResult, out_dir: str | Path, *, name: str = "plan") 
     if result.units is not None:
         files["units_csv"] = out / f"{name}_units.csv"
         result.units.to_csv(files["units_csv"], index=False, encoding="utf-8")
+    if result.compliance is not None:
+        files["compliance_csv"] = out / f"{name}_compliance.csv"
+        result.compliance.to_csv(files["compliance_csv"], index=False, encoding="utf-8")
     logger.info("wrote %d files to %s", len(files), out)
     return files

@@ -367,9 +367,10 @@ def _build_result(
     sites["mean_travel_min"] = np.round(mean_t, 3)
     sites["max_travel_min"] = np.where(assigned_pop > 0, np.round(tmax[:n_sites], 3), np.nan)
 
-    units_table = None
+    units_table = compliance = None
     if scenario.units is not None:
         units_table = _unit_table(scenario, demand, sites)
+        compliance = _compliance(scenario, costs, demand, sites, status)
 
     mean_travel = weighted_mean(np.where(reachable, times, np.nan), pop)
     unreachable_pop = float(pop[~reachable].sum())
@@ -385,6 +386,7 @@ def _build_result(
         notes=tuple(notes),
         travel=travel,
         timings=timings,
+        compliance=compliance,
     )
 
 
@@ -430,6 +432,44 @@ def _unit_table(
         counts = pd.Series(s_unit[sites["status"].to_numpy() == kind]).value_counts()
         frame[f"{kind}_sites"] = frame["unit_id"].map(counts).fillna(0).astype(int)
     return frame
+
+
+def _compliance(
+    scenario: Scenario,
+    costs: CostMatrix,
+    demand: gpd.GeoDataFrame,
+    sites: gpd.GeoDataFrame,
+    status: np.ndarray,
+) -> pd.DataFrame:
+    """The per-unit compliance report (rules: the scenario's, else the packaged preset)."""
+    from geodata.boundaries import assign_units
+    from siting.compliance import compliance_table
+    from siting.rules import default_rules
+
+    rules = scenario.rules if scenario.rules is not None else default_rules()
+    units = scenario.units
+    uid = units["unit_id"].astype(str).to_numpy()
+    is_open = status != "candidate"
+    open_sites = sites[is_open]
+    sidx = assign_units(open_sites, units)
+    site_table = pd.DataFrame(
+        {
+            "unit_id": np.where(sidx >= 0, uid[np.maximum(sidx, 0)], None),
+            "assigned_population": open_sites["assigned_population"].to_numpy(),
+        }
+    )
+    threshold = scenario.threshold_minutes
+    best = costs.row_min()
+    touring = ~(best <= threshold) if threshold is not None else ~np.isfinite(best)
+    frame = pd.DataFrame(
+        {
+            "unit_id": demand["unit_id"].to_numpy(),
+            "population": demand["population"].to_numpy(),
+            "covered": demand["covered"].to_numpy(),
+            "touring": touring,
+        }
+    )
+    return compliance_table(units, site_table, frame, rules=rules)
 
 
 def _status_ok(solution: Solution) -> bool:

@@ -46,6 +46,10 @@ class PlanResult:
         notes: sentences a planner must read (travel method, unsnapped points, infeasibility).
         travel: the prepared travel costs, reusable for what-if runs.
         timings: seconds per stage.
+        compliance: the per-unit compliance report (see
+            :func:`siting.compliance.compliance_table`): required vs planned centres (R1),
+            band status of the centres, coverage within the circle (R6), population beyond it
+            and touring-service demand (R3); ``None`` without units.
     """
 
     scenario: Scenario
@@ -59,6 +63,7 @@ class PlanResult:
     notes: tuple[str, ...]
     travel: Any
     timings: dict[str, float]
+    compliance: pd.DataFrame | None = None
 
     @property
     def status(self) -> str:
@@ -97,6 +102,20 @@ class PlanResult:
         }
         if self.coverage is not None:
             out["coverage"] = self.coverage.as_dict()
+        if self.compliance is not None:
+            c = self.compliance
+            out["compliance"] = {
+                "units": len(c),
+                "units_ok": int((c["status"] == "ok").sum()),
+                "required_centres": int(c["required_centres"].sum()),
+                "planned_centres": int(c["planned_centres"].sum()),
+                "shortfall": int(c["shortfall"].sum()),
+                "centres_outside_band": int(
+                    (c["centres_below_band"] + c["centres_above_band"]).sum()
+                ),
+                "touring_population": round(float(c["touring_population"].sum()), 3),
+                "rules": str(c["rules"].iloc[0]) if len(c) else None,
+            }
         return out
 
     def layers(self, *, assignment_lines: bool = True) -> dict[str, gpd.GeoDataFrame]:
@@ -117,6 +136,12 @@ class PlanResult:
             geo["unit_id"] = geo["unit_id"].astype(str)
             table = self.units.copy()
             table["unit_id"] = table["unit_id"].astype(str)
+            if self.compliance is not None:
+                extra = self.compliance.drop(
+                    columns=[c for c in self.compliance.columns if c in table.columns[2:]]
+                    + ["name"]
+                )
+                table = table.merge(extra, on="unit_id", how="left")
             out["admin_units"] = gpd.GeoDataFrame(
                 table.merge(geo, on="unit_id", how="left"),
                 geometry="geometry",

@@ -74,6 +74,8 @@ class Scenario:
         walk_speed_kmh: speed of the off-network access leg (and of straight-line walking).
         backend, time_limit, mip_gap: solver options (see :func:`solvers.solve`).
         name: a label for outputs.
+        rules: the planning rules (a :class:`siting.rules.RulePreset`) for the compliance
+            report per admin unit; ``None`` uses the packaged Inner Mongolia preset.
     """
 
     demand: gpd.GeoDataFrame
@@ -93,8 +95,16 @@ class Scenario:
     mip_gap: float = 0.0
     name: str = "plan"
     options: dict[str, Any] = field(default_factory=dict)
+    rules: Any = None
 
     def __post_init__(self) -> None:
+        from siting.rules import RulePreset
+
+        if self.rules is not None and not isinstance(self.rules, RulePreset):
+            raise InputError(
+                "`rules` must be a RulePreset (siting.rules.load_rules / default_rules), got "
+                f"{type(self.rules).__name__}"
+            )
         demand = _check_frame(self.demand, "demand", ("demand_id", "population"))
         sites = _check_frame(self.sites, "sites", ("site_id",))
         if self.model not in MODELS:
@@ -192,4 +202,5 @@ class Scenario:
             "cutoff_minutes": self.search_cutoff_minutes,
             "backend": self.backend,
             "time_limit": self.time_limit,
+            "rules": None if self.rules is None else self.rules.name,
         }
