@@ -111,20 +111,31 @@ def _print_result(result: object, title: str) -> None:
             else "compliance",
             title_justify="left",
         )
-        for col in ("unit", "required", "planned", "outside band", "beyond circle", "touring"):
-            comp.add_column(col, justify="left" if col == "unit" else "right")
-        comp.add_column("status", justify="left")
+        for col in ("unit", "required", "planned", "off band", "beyond", "touring", "breaks"):
+            comp.add_column(col, justify="right" if col not in ("unit", "breaks") else "left")
         for row in result.compliance.itertuples(index=False):
+            off_band = row.centres_below_band + row.centres_above_band
+            broken = [
+                code
+                for code, bad in (
+                    ("R1", row.shortfall > 0 or off_band > 0),
+                    ("R6", row.population_beyond > 0.5),
+                    ("R3", row.touring_population > 0.5),
+                )
+                if bad
+            ]
             comp.add_row(
-                str(row.name) + (f" ({row.flag})" if row.flag else ""),
+                str(row.name) + (" *" if row.flag else ""),
                 str(row.required_centres),
                 str(row.planned_centres),
-                str(row.centres_below_band + row.centres_above_band),
+                str(off_band),
                 f"{row.population_beyond:,.0f}",
                 f"{row.touring_population:,.0f}",
-                str(row.status),
+                " ".join(broken) or "ok",
             )
         console.print(comp)
+        if (result.compliance["flag"] != "").any():
+            console.print("* under R1's minimum population: keeps its one centre (flagged)")
     for note in result.notes:
         console.print(f"[yellow]note:[/] {note}", highlight=False)
 
