@@ -12,6 +12,9 @@ group), so chains of small villages merge transitively until the group reaches t
 has no neighbour left. A group still under the threshold (e.g. an isolated small village) is
 flagged ``touring``: no fixed clinic, served by touring (mobile) service.
 
+Touring demand (:func:`touring_demand`): villages no fixed clinic reaches within the service
+threshold, and groups left under the threshold, with their residents and location.
+
 Site choice (:func:`choose_group_sites`): each group's clinic goes to the member village that
 minimises the population-weighted travel of the group, exactly (by enumeration).
 """
@@ -33,7 +36,7 @@ from geodata.crs import to_projected
 from siting.rules import JointClinicRule, Rule
 from siting_errors import InputError
 
-__all__ = ["choose_group_sites", "group_villages"]
+__all__ = ["choose_group_sites", "group_villages", "touring_demand"]
 
 logger = logging.getLogger(__name__)
 
@@ -326,3 +329,63 @@ def choose_group_sites(groups: pd.DataFrame, costs: Any, weights: Any) -> pd.Dat
             }
         )
     return pd.DataFrame(rows)
+
+
+def touring_demand(
+    groups: gpd.GeoDataFrame,
+    clinic_minutes: Any,
+    *,
+    threshold_minutes: float,
+    population_column: str,
+    rule: JointClinicRule,
+) -> gpd.GeoDataFrame:
+    """R3: the demand for touring (mobile) service, one row per village that needs it.
+
+    ``groups`` is the output of :func:`group_villages` (a GeoDataFrame); ``clinic_minutes`` the
+    travel time from each village to its nearest fixed clinic (``inf`` or NaN when none is
+    reachable). A village needs touring service when no fixed clinic is within
+    ``threshold_minutes`` (inclusive), or when its joint-clinic group stayed under the threshold
+    population (no clinic of its own). Returns those villages with ``population``,
+    ``clinic_minutes``, ``reason`` (``no clinic within N min`` / ``group under 500``), the
+    village's location (a point on its surface, in the input CRS) and ``rule``.
+    """
+    if not isinstance(rule, JointClinicRule):
+        raise InputError(f"`rule` must be the R3 rule (JointClinicRule), got {rule!r:.60}")
+    if not isinstance(groups, gpd.GeoDataFrame) or "touring" not in groups.columns:
+        raise InputError("`groups` must be the GeoDataFrame returned by group_villages")
+    if population_column not in groups.columns:
+        raise InputError(f"`groups` has no column {population_column!r}")
+    if not np.isfinite(threshold_minutes) or threshold_minutes <= 0:
+        raise InputError(f"`threshold_minutes` must be a number > 0, got {threshold_minutes!r}")
+    try:
+        t = np.asarray(clinic_minutes, dtype=np.float64).ravel()
+    except (TypeError, ValueError) as exc:
+        raise InputError("`clinic_minutes` must be numbers (minutes per village)") from exc
+    if t.shape != (len(groups),):
+        raise InputError(
+            f"`clinic_minutes` must hold one time per village ({len(groups)}), got {t.shape}"
+        )
+    t = np.where(np.isnan(t), np.inf, t)
+    if (t < 0).any():
+        raise InputError("`clinic_minutes` must be >= 0")
+    far = ~(t <= threshold_minutes)
+    small = groups["touring"].to_numpy(dtype=bool)
+    need = far | small
+    reason = np.where(
+        far,
+        f"no clinic within {threshold_minutes:g} min",
+        f"group under {rule.joint_clinic_below}",
+    )
+    out = gpd.GeoDataFrame(
+        {
+            "village": groups.index[need],
+            "population": groups[population_column].to_numpy(dtype=np.float64)[need],
+            "clinic_minutes": t[need],
+            "reason": reason[need],
+            "group_id": groups["group_id"].to_numpy()[need],
+            "rule": rule.cite(),
+        },
+        geometry=groups.geometry.representative_point().to_numpy()[need],
+        crs=groups.crs,
+    )
+    return out.reset_index(drop=True)

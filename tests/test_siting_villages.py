@@ -14,7 +14,7 @@ import shapely
 from shapely.geometry import Point, box
 
 from siting.rules import default_rules
-from siting.villages import choose_group_sites, group_villages
+from siting.villages import choose_group_sites, group_villages, touring_demand
 from siting_errors import InputError
 
 RULES = default_rules()
@@ -275,3 +275,23 @@ def test_group_villages_rejects_bad_input() -> None:
     villages.loc[0, "population"] = -3
     with pytest.raises(InputError, match=r"`population` must be finite and >= 0, got \[-3.0\]"):
         _group(villages)
+
+
+def test_touring_demand_lists_unreached_and_small_isolated_villages() -> None:
+    # 0: big, clinic 4 min away; 1: big, nearest clinic 25 min; 2: small and isolated
+    v = _group(_strip([(0, 1, 800), (1, 1, 900), (5, 1, 120)]))
+    need = touring_demand(
+        v, [4.0, 25.0, np.nan], threshold_minutes=10.0, population_column="population", rule=R3
+    )
+    assert need["village"].tolist() == [1, 2]
+    assert need["population"].tolist() == [900.0, 120.0]
+    assert need["reason"].tolist() == ["no clinic within 10 min", "no clinic within 10 min"]
+    assert need.crs == v.crs and need.geometry.within(v.geometry.union_all().buffer(1e-9)).all()
+    # a small isolated village 10 min (inclusive) from a clinic still has no clinic of its own
+    need = touring_demand(
+        v, [4.0, 10.0, 10.0], threshold_minutes=10.0, population_column="population", rule=R3
+    )
+    assert need["village"].tolist() == [2] and need["reason"].tolist() == ["group under 500"]
+    assert need["rule"].tolist() == ["R3 (001 task 3)"]
+    with pytest.raises(InputError, match=r"one time per village \(3\), got \(2,\)"):
+        touring_demand(v, [1.0, 2.0], threshold_minutes=10, population_column="population", rule=R3)
