@@ -185,7 +185,9 @@ def _check_travel(scenario: Scenario, travel: TravelCosts) -> None:
         )
 
 
-def _solve(scenario: Scenario, costs: CostMatrix, weights: np.ndarray) -> Solution:
+def _solve(
+    scenario: Scenario, costs: CostMatrix, weights: np.ndarray, penalty: float | None = None
+) -> Solution:
     fixed = np.flatnonzero(scenario.existing_mask)
     opts = {
         "backend": scenario.backend,
@@ -202,11 +204,50 @@ def _solve(scenario: Scenario, costs: CostMatrix, weights: np.ndarray) -> Soluti
             weights=weights,
             fixed=fixed,
         )
-    elif scenario.model == "pmedian":
-        model = PMedian(costs, p=scenario.new_sites + len(fixed), weights=weights, fixed=fixed)
     else:
-        model = PCenter(costs, p=scenario.new_sites + len(fixed), weights=weights, fixed=fixed)
+        # A sparse matrix (travel times up to the cutoff) can leave demand with no open site in
+        # reach under some plans; a "beyond the cutoff" site, always open, serves it at a
+        # penalty, so every plan is feasible and such demand is reported as unreachable.
+        active = weights > 0
+        counts = np.diff(costs.csr().indptr)
+        if not (counts[active] == costs.n_sites).all() and penalty is not None:
+            return _solve_with_far_site(scenario, costs, weights, fixed, penalty, opts)
+        cls = PMedian if scenario.model == "pmedian" else PCenter
+        model = cls(costs, p=scenario.new_sites + len(fixed), weights=weights, fixed=fixed)
     return solve(model, **opts)
+
+
+def _solve_with_far_site(
+    scenario: Scenario,
+    costs: CostMatrix,
+    weights: np.ndarray,
+    fixed: np.ndarray,
+    penalty: float,
+    opts: dict[str, Any],
+) -> Solution:
+    """p-median / p-center with an extra always-open site at ``penalty`` for every demand;
+    the extra site is removed from the returned solution (its demand: assignment -1)."""
+    n, m = costs.shape
+    rows = np.concatenate([costs.rows(), np.arange(n)])
+    cols = np.concatenate([costs.indices.astype(np.int64), np.full(n, m)])
+    data = np.concatenate([costs.data, np.full(n, float(penalty))])
+    wider = CostMatrix.from_triples(rows, cols, data, (n, m + 1))
+    fixed_far = np.append(fixed, m)
+    cls = PMedian if scenario.model == "pmedian" else PCenter
+    model = cls(wider, p=scenario.new_sites + len(fixed_far), weights=weights, fixed=fixed_far)
+    sol = solve(model, **opts)
+    if not sol.has_solution:
+        return sol
+    assignment = sol.assignment.copy()
+    far = assignment == m
+    assignment[far] = -1
+    return dataclasses.replace(
+        sol,
+        open_sites=sol.open_sites[sol.open_sites != m],
+        assignment=assignment,
+        details=dict(sol.details)
+        | {"beyond_cutoff_penalty": float(penalty), "beyond_cutoff_demand": int(far.sum())},
+    )
 
 
 def plan(
@@ -267,7 +308,15 @@ def plan(
 
     _say(progress, f"solving {scenario.model} ({scenario.backend})")
     t0 = time.perf_counter()
-    solution = _solve(scenario, costs, weights)
+    penalty = 2.0 * travel.cutoff_minutes if np.isfinite(travel.cutoff_minutes) else None
+    solution = _solve(scenario, costs, weights, penalty)
+    far = solution.details.get("beyond_cutoff_demand", 0)
+    if far:
+        notes.append(
+            f"{far} demand points have no open site within the {travel.cutoff_minutes:g}-minute "
+            f"search cutoff in this plan; the {scenario.model} objective counts them at "
+            f"{penalty:g} minutes and they are reported as unreachable"
+        )
     timings["solve"] = time.perf_counter() - t0
     if solution.reason:
         notes.append(solution.reason)

@@ -923,6 +923,10 @@ def solve_capacitated(
     bound = out.bound
     if lp_bound is not None:
         bound = lp_bound if bound is None else max(bound, lp_bound)
+    if bound is None:  # time ran out before any LP bound: every demand at its nearest site
+        nearest = model.costs.row_min()
+        bound = float(model.weights @ np.where(np.isfinite(nearest), nearest, 0.0))
+        details["bound_source"] = "nearest site per demand (no LP bound within the time limit)"
     if out.x is None:
         if plan is not None:  # time limit before the MIP found anything: the heuristic plan
             return _solution(model, Status.FEASIBLE, start=start, backend=out.backend,

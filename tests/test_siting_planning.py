@@ -189,3 +189,26 @@ def test_bad_frames() -> None:
     neg = _demand([0, 1], [1, np.nan])
     with pytest.raises(InputError, match="must be finite and >= 0"):
         _scenario(demand=neg)
+
+
+def test_pmedian_leaves_demand_beyond_the_cutoff_unreachable_instead_of_failing() -> None:
+    # two towns 3 km apart (40 min at 75 m/min; search cutoff 30 min), one new site: no plan
+    # reaches both, so the bigger town gets the site and the other is reported unreachable
+    scenario = Scenario(
+        demand=_demand([0, 100, 3000], [100, 100, 150]),
+        sites=_sites([50, 3000], [False, False]),
+        model="pmedian",
+        new_sites=1,
+        threshold_minutes=10.0,
+        mode="walk",
+        detour_factor=1.0,
+        walk_speed_kmh=SPEED,
+    )
+    result = plan(scenario)
+    assert result.status == "optimal"
+    assert result.chosen_sites["site_id"].tolist() == ["s0"]  # 200 residents beat 150
+    assert result.unreachable_population == pytest.approx(150.0)
+    assert result.demand["site_id"].isna().tolist() == [False, False, True]
+    assert any("search cutoff" in note for note in result.notes)
+    # 200 residents at 50 m (2/3 min) + 150 at the 60-minute penalty
+    assert result.solution.objective == pytest.approx(200 * 50 / 75 + 150 * 60.0)
