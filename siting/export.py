@@ -46,6 +46,7 @@ from siting_errors import CRSError, InputError
 __all__ = [
     "LAYER_FORMATS",
     "default_styles",
+    "field_aliases",
     "geojson_dict",
     "geojson_text",
     "save_geojson",
@@ -672,6 +673,99 @@ def save_layers(
 # ---------------------------------------------------------------------------------------------
 # QGIS styles (QML)
 
+#: Readable aliases (Chinese / English) of the standard layers' fields, shown by QGIS in the
+#: attribute table and forms; field names themselves stay short ASCII (or as given).
+_COMMON_ALIASES: dict[str, str] = {
+    "site_id": "设施编号 / site id",
+    "name": "名称 / name",
+    "existing": "现有设施 / existing",
+    "added": "规划人员添加 / added by planner",
+    "status": "状态 / status",
+    "assigned_population": "服务人口 / assigned residents",
+    "covered_population": "圈内人口 / residents within the circle",
+    "mean_travel_min": "平均出行时间（分钟）/ mean travel time (min)",
+    "max_travel_min": "最长出行时间（分钟）/ max travel time (min)",
+    "demand_id": "需求点编号 / demand point id",
+    "population": "人口 / population",
+    "travel_time_min": "到最近设施出行时间（分钟）/ travel time to nearest site (min)",
+    "covered": "在服务圈内 / within the service circle",
+    "unit_id": "行政区编号 / admin unit id",
+    "unit_name": "所属街道（乡镇）/ admin unit",
+    "threshold_min": "服务圈阈值（分钟）/ threshold (min)",
+    "reached_nodes": "可达路网节点数 / network nodes reached",
+    "coverage_share": "覆盖率 / coverage share",
+    "existing_sites": "现有设施数 / existing sites",
+    "new_sites": "新增设施数 / new sites",
+    "required_centres": "应设中心数（R1）/ required centres (R1)",
+    "planned_centres": "规划中心数 / planned centres",
+    "shortfall": "缺口 / shortfall",
+    "centres_below_band": "低于人口区间的中心 / centres below band",
+    "centres_within_band": "人口区间内的中心 / centres within band",
+    "centres_above_band": "高于人口区间的中心 / centres above band",
+    "flag": "标记 / flag",
+    "population_beyond": "圈外人口 / residents beyond the circle",
+    "touring_population": "需巡回医疗人口（R3）/ touring-service residents (R3)",
+    "rules": "依据规则 / rules",
+}
+_LAYER_FIELDS: dict[str, tuple[str, ...]] = {
+    "sites": (
+        "site_id",
+        "name",
+        "existing",
+        "added",
+        "status",
+        "assigned_population",
+        "covered_population",
+        "mean_travel_min",
+        "max_travel_min",
+    ),
+    "demand": (
+        "demand_id",
+        "population",
+        "site_id",
+        "travel_time_min",
+        "covered",
+        "unit_id",
+        "unit_name",
+    ),
+    "assignments": ("demand_id", "site_id", "population", "travel_time_min"),
+    "service_areas": ("site_id", "threshold_min", "reached_nodes"),
+    "admin_units": (
+        "unit_id",
+        "name",
+        "population",
+        "covered_population",
+        "coverage_share",
+        "mean_travel_min",
+        "existing_sites",
+        "new_sites",
+        "required_centres",
+        "planned_centres",
+        "shortfall",
+        "centres_below_band",
+        "centres_within_band",
+        "centres_above_band",
+        "flag",
+        "population_beyond",
+        "touring_population",
+        "status",
+        "rules",
+    ),
+}
+_LAYER_FIELDS["candidates"] = _LAYER_FIELDS["sites"]
+_LAYER_ALIASES: dict[str, dict[str, str]] = {
+    "admin_units": {"status": "合规情况 / compliance status"},
+}
+
+
+def field_aliases(layer: str) -> dict[str, str]:
+    """Field name → readable alias (Chinese / English) for a standard layer (``sites``,
+    ``candidates``, ``demand``, ``assignments``, ``service_areas``, ``admin_units``); empty
+    for other layers. These go into the layers' QML styles (``<aliases>``)."""
+    special = _LAYER_ALIASES.get(layer, {})
+    return {f: special.get(f, _COMMON_ALIASES[f]) for f in _LAYER_FIELDS.get(layer, ())}
+
+
 _QGIS_VERSION = "3.22.0-Białowieża"
 _SYMBOL_LAYER_CLASS = {"marker": "SimpleMarker", "line": "SimpleLine", "fill": "SimpleFill"}
 
@@ -696,18 +790,27 @@ def _symbol(parent: ET.Element, kind: str, name: str, props: Mapping[str, str]) 
         ET.SubElement(layer, "prop", {"k": key, "v": value})
 
 
-def _qml(renderer: ET.Element, labeling: ET.Element | None = None) -> str:
+def _qml(
+    renderer: ET.Element,
+    labeling: ET.Element | None = None,
+    aliases: Mapping[str, str] | None = None,
+) -> str:
     root = ET.Element(
         "qgis",
         {
             "version": _QGIS_VERSION,
-            "styleCategories": "Symbology|Labeling",
+            "styleCategories": "Symbology|Labeling" + ("|Fields" if aliases else ""),
             "labelsEnabled": "1" if labeling is not None else "0",
         },
     )
     root.append(renderer)
     if labeling is not None:
         root.append(labeling)
+    if aliases:
+        # QGIS (3.x) reads field aliases from <aliases> by field name
+        node = ET.SubElement(root, "aliases")
+        for fname, alias in aliases.items():
+            ET.SubElement(node, "alias", {"field": fname, "name": alias})
     ET.indent(root)
     body = ET.tostring(root, encoding="unicode")
     return "<!DOCTYPE qgis PUBLIC 'http://mrcc.com/qgis.dtd' 'SYSTEM'>\n" + body + "\n"
@@ -720,10 +823,10 @@ def _renderer(kind: str, **attrs: str) -> ET.Element:
     )
 
 
-def _single(kind: str, props: Mapping[str, str]) -> str:
+def _single(kind: str, props: Mapping[str, str], layer: str | None = None) -> str:
     renderer = _renderer("singleSymbol")
     _symbol(ET.SubElement(renderer, "symbols"), kind, "0", props)
-    return _qml(renderer)
+    return _qml(renderer, aliases=field_aliases(layer) if layer else None)
 
 
 def _marker(shape: str, fill: str, size: float, outline: str = "35,35,35,255") -> dict[str, str]:
@@ -755,7 +858,7 @@ def _sites_style() -> str:
             {"value": value, "symbol": str(k), "label": label, "render": "true"},
         )
         _symbol(symbols, "marker", str(k), props)
-    return _qml(renderer)
+    return _qml(renderer, aliases=field_aliases("sites"))
 
 
 def _demand_style(threshold: float) -> str:
@@ -798,7 +901,7 @@ def _demand_style(threshold: float) -> str:
         },
     )
     _symbol(symbols, "marker", "3", _marker("circle", "215,25,28,255", 2.6, "0,0,0,255"))
-    return _qml(renderer)
+    return _qml(renderer, aliases=field_aliases("demand"))
 
 
 def _admin_units_style() -> str:
@@ -843,7 +946,7 @@ def _admin_units_style() -> str:
     )
     ET.SubElement(settings, "placement", {"placement": "1"})
     ET.SubElement(settings, "rendering", {"drawLabels": "1", "obstacle": "1"})
-    return _qml(renderer, labeling)
+    return _qml(renderer, labeling, field_aliases("admin_units"))
 
 
 def default_styles(*, threshold_minutes: float = 10.0) -> dict[str, str]:
@@ -854,7 +957,8 @@ def default_styles(*, threshold_minutes: float = 10.0) -> dict[str, str]:
     ``travel_time_min`` from green to orange up to ``threshold_minutes``, uncovered demand
     (slower, or unreachable with a NULL time) as larger red dots with a black outline;
     ``assignments``: thin grey lines; ``service_areas``: semi-transparent green fill;
-    ``admin_units``: outlines labelled with ``name``.
+    ``admin_units``: outlines labelled with ``name``. Each style also carries readable field
+    aliases (Chinese and English, see :func:`field_aliases`); the field names stay as they are.
     """
     if (
         isinstance(threshold_minutes, bool)
@@ -867,7 +971,9 @@ def default_styles(*, threshold_minutes: float = 10.0) -> dict[str, str]:
         )
     return {
         "sites": _sites_style(),
-        "candidates": _single("marker", _marker("circle", "190,190,190,255", 1.8)),
+        "candidates": _single(
+            "marker", _marker("circle", "190,190,190,255", 1.8), layer="candidates"
+        ),
         "demand": _demand_style(float(threshold_minutes)),
         "assignments": _single(
             "line",
@@ -877,6 +983,7 @@ def default_styles(*, threshold_minutes: float = 10.0) -> dict[str, str]:
                 "line_width": "0.2",
                 "line_width_unit": "MM",
             },
+            layer="assignments",
         ),
         "service_areas": _single(
             "fill",
@@ -888,6 +995,7 @@ def default_styles(*, threshold_minutes: float = 10.0) -> dict[str, str]:
                 "outline_width": "0.3",
                 "outline_width_unit": "MM",
             },
+            layer="service_areas",
         ),
         "admin_units": _admin_units_style(),
     }

@@ -30,7 +30,8 @@ def save_result(result: PlanResult, out_dir: str | Path, *, name: str = "plan") 
         save_geojson(layer, path, extra=top if layer_name == "sites" else None)
         files[f"{layer_name}.geojson"] = path
     files["gpkg"] = out / f"{name}.gpkg"
-    save_geopackage(layers, files["gpkg"], styles=default_styles())
+    threshold = result.scenario.threshold_minutes or 10.0
+    save_geopackage(layers, files["gpkg"], styles=default_styles(threshold_minutes=threshold))
     files["summary"] = out / f"{name}_summary.json"
     files["summary"].write_text(
         json.dumps(result.summary(), ensure_ascii=False, indent=2), encoding="utf-8"

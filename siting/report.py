@@ -1,0 +1,524 @@
+"""The plan report: a static map of a plan (matplotlib, PNG) and one self-contained HTML file
+with the map embedded, the coverage score, the compliance table per admin unit (R1, R6, R3),
+the staffing needs (R11) and the new sites with WGS84 coordinates.
+
+No tiles, fonts or scripts are fetched: the map has no basemap and the HTML carries the image as
+base64 and its own CSS, so the file opens offline and can be mailed as is. Needs the ``report``
+extra (matplotlib).
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import logging
+import math
+import warnings
+from datetime import UTC, datetime
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from siting.result import PlanResult
+from siting.rules import RulePreset, default_rules
+from siting_errors import DependencyError, InputError
+
+__all__ = [
+    "map_png",
+    "new_sites_table",
+    "plot_plan",
+    "render_report",
+    "save_report",
+    "staffing_table",
+]
+
+logger = logging.getLogger(__name__)
+
+#: Fonts with Chinese glyphs tried for map labels (the first one installed is used).
+CJK_FONTS: tuple[str, ...] = (
+    "Noto Sans CJK SC",
+    "Noto Sans SC",
+    "Source Han Sans SC",
+    "WenQuanYi Micro Hei",
+    "WenQuanYi Zen Hei",
+    "SimHei",
+    "Microsoft YaHei",
+    "PingFang SC",
+    "Heiti SC",
+    "Arial Unicode MS",
+)
+
+_STATUS_STYLE: dict[str, dict[str, Any]] = {
+    "existing": {"marker": "s", "color": "#1f78b4", "s": 60, "label": "existing centre"},
+    "added": {"marker": "D", "color": "#6a3d9a", "s": 70, "label": "site added by the planner"},
+    "new": {"marker": "*", "color": "#e31a1c", "s": 220, "label": "new centre (plan)"},
+}
+
+
+def _pyplot() -> Any:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg", force=False)
+        import matplotlib.pyplot as plt
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise DependencyError("the report needs matplotlib: pip install 'siting[report]'") from exc
+    return plt
+
+
+#: Font files with Chinese glyphs that matplotlib does not list by itself (``.ttc``
+#: collections), looked for in the usual system font folders.
+_CJK_FILE_PATTERNS: tuple[str, ...] = (
+    "*wqy*.tt[cf]",
+    "*NotoSansCJK*.tt[cf]",
+    "*NotoSansCJK*.otf",
+    "*SourceHanSans*.otf",
+    "*SourceHanSans*.ttc",
+    "simhei.ttf",
+    "msyh.tt[cf]",
+    "PingFang.ttc",
+)
+_FONT_DIRS: tuple[str, ...] = (
+    "/usr/share/fonts",
+    "/usr/local/share/fonts",
+    "~/.fonts",
+    "~/.local/share/fonts",
+    "/System/Library/Fonts",
+    "/Library/Fonts",
+    "C:/Windows/Fonts",
+)
+
+
+@cache
+def _cjk_font() -> str | None:
+    """The first installed font of :data:`CJK_FONTS`, registering system ``.ttc`` files
+    matplotlib skips; ``None`` when there is none."""
+    from matplotlib import font_manager
+
+    def pick() -> str | None:
+        installed = {f.name for f in font_manager.fontManager.ttflist}
+        return next((name for name in CJK_FONTS if name in installed), None)
+
+    found = pick()
+    if found is not None:
+        return found
+    for folder in _FONT_DIRS:
+        root = Path(folder).expanduser()
+        if not root.is_dir():
+            continue
+        for pattern in _CJK_FILE_PATTERNS:
+            for path in sorted(root.rglob(pattern))[:4]:
+                try:
+                    font_manager.fontManager.addfont(str(path))
+                except (OSError, RuntimeError, ValueError) as exc:
+                    logger.debug("font %s not usable: %s", path, exc)
+    return pick()
+
+
+def _has_cjk(text: str) -> bool:
+    return any("\u2e80" <= ch <= "\u9fff" or "\uf900" <= ch <= "\ufaff" for ch in text)
+
+
+def _rules(result: PlanResult) -> RulePreset:
+    return result.scenario.rules if result.scenario.rules is not None else default_rules()
+
+
+def plot_plan(result: PlanResult, *, ax: Any = None, title: str | None = None) -> Any:
+    """Draw the plan on matplotlib axes (new ones when ``ax`` is ``None``) and return the
+    figure: admin units, demand cells coloured inside / outside the service circle (sized by
+    population), service areas (network runs, semi-transparent), open sites by status.
+
+    Coordinates are WGS84 longitude / latitude with the aspect corrected for the latitude.
+    Admin units are labelled with their names when a font with Chinese glyphs is installed,
+    else with their ``unit_id`` (the names are in the report's tables).
+    """
+    plt = _pyplot()
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(9, 8), dpi=110)
+    else:
+        fig = ax.figure
+    threshold = result.scenario.threshold_minutes
+    demand = result.demand.to_crs("EPSG:4326")
+    demand = demand[demand["population"] > 0]
+    pop = demand["population"].to_numpy(dtype=np.float64)
+    size = 2.0 + 18.0 * np.sqrt(pop / pop.max()) if len(pop) and pop.max() > 0 else 4.0
+    xy = np.column_stack([demand.geometry.x.to_numpy(), demand.geometry.y.to_numpy()])
+    covered = demand["covered"].to_numpy(dtype=bool)
+    circle = f"≤ {threshold:g} min" if threshold is not None else "reachable"
+    sizes = np.broadcast_to(size, len(pop))
+    ax.scatter(
+        xy[covered, 0],
+        xy[covered, 1],
+        s=sizes[covered],
+        c="#66bd63",
+        alpha=0.55,
+        linewidths=0,
+        label=f"residents {circle}",
+        zorder=2,
+    )
+    ax.scatter(
+        xy[~covered, 0],
+        xy[~covered, 1],
+        s=sizes[~covered],
+        c="#d7191c",
+        alpha=0.55,
+        linewidths=0,
+        label="residents outside the circle",
+        zorder=2,
+    )
+    try:
+        areas = result.service_areas()
+    except Exception as exc:  # pragma: no cover - a map without areas is still a map
+        logger.warning("service areas not drawn: %s", exc)
+        areas = None
+    if areas is not None:
+        areas = areas[areas.geometry.notna() & ~areas.geometry.is_empty]
+        if len(areas):
+            areas.to_crs("EPSG:4326").plot(
+                ax=ax, color="#2ca25f", alpha=0.15, edgecolor="#2ca25f", linewidth=0.6, zorder=1
+            )
+    if result.scenario.units is not None:
+        units = result.scenario.units.to_crs("EPSG:4326")
+        units.boundary.plot(ax=ax, color="#3c3c3c", linewidth=0.8, zorder=3)
+        font = _cjk_font()
+        names = units["name"].astype(str).tolist()
+        use_names = font is not None or not any(_has_cjk(n) for n in names)
+        labels = names if use_names else units["unit_id"].astype(str).tolist()
+        points = units.geometry.representative_point()
+        for label, pt in zip(labels, points, strict=True):
+            ax.annotate(
+                label,
+                (pt.x, pt.y),
+                ha="center",
+                va="center",
+                fontsize=8,
+                color="#222222",
+                fontfamily=font if (font and use_names) else None,
+                bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.7},
+                zorder=6,
+            )
+    sites = result.chosen_sites.to_crs("EPSG:4326")
+    added = (
+        sites["added"].fillna(False).astype(bool).to_numpy()
+        if "added" in sites.columns
+        else np.zeros(len(sites), dtype=bool)
+    )
+    kind = np.where(added, "added", sites["status"].astype(str).to_numpy())
+    for key, style in _STATUS_STYLE.items():
+        pick = kind == key
+        if pick.any():
+            ax.scatter(
+                sites.geometry.x.to_numpy()[pick],
+                sites.geometry.y.to_numpy()[pick],
+                marker=style["marker"],
+                c=style["color"],
+                s=style["s"],
+                edgecolors="black",
+                linewidths=0.6,
+                label=f"{style['label']} ({int(pick.sum())})",
+                zorder=5,
+            )
+    lat = float(np.nanmean(xy[:, 1])) if len(xy) else 0.0
+    ax.set_aspect(1.0 / max(math.cos(math.radians(lat)), 0.05))
+    ax.set_xlabel("longitude (°E)")
+    ax.set_ylabel("latitude (°N)")
+    ax.tick_params(labelsize=7)
+    ax.ticklabel_format(useOffset=False, style="plain")
+    cov = result.coverage
+    heading = title or f"{result.scenario.name}: {result.scenario.model}"
+    if cov is not None:
+        heading += f" — coverage {cov.share:.1%} within {cov.threshold_minutes:g} min"
+    ax.set_title(heading, fontsize=10)
+    ax.legend(loc="lower left", fontsize=7, framealpha=0.85, markerscale=0.8)
+    fig.tight_layout()
+    return fig
+
+
+def map_png(result: PlanResult, *, dpi: int = 130, title: str | None = None) -> bytes:
+    """The plan map as PNG bytes (see :func:`plot_plan`)."""
+    plt = _pyplot()
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Glyph .* missing from font")
+        fig = plot_plan(result, title=title)
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=dpi)
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def staffing_table(result: PlanResult) -> pd.DataFrame:
+    """R11 staffing and beds for the population of each admin unit (or the whole plan area
+    without units), plus a ``total`` row: ``name``, ``population``, ``beds``, ``physicians``,
+    ``nurses``, ``general_practitioners``, ``public_health_staff``."""
+    from siting.compliance import staffing_needs
+
+    rule = _rules(result).R11
+    if result.units is not None:
+        names = result.units["name"].astype(str).tolist()
+        pops = result.units["population"].to_numpy(dtype=np.float64)
+    else:
+        names = ["plan area"]
+        pops = np.array([float(result.demand["population"].sum())])
+    table = staffing_needs(pops, rule=rule)
+    assert isinstance(table, pd.DataFrame)
+    table = table.drop(columns=["rule"])
+    table.insert(0, "name", names)
+    if len(table) > 1:
+        total = staffing_needs(float(pops.sum()), rule=rule)
+        assert isinstance(total, dict)
+        table.loc[len(table)] = {"name": "total", "population": float(pops.sum()), **total}
+    return table
+
+
+def new_sites_table(result: PlanResult) -> pd.DataFrame:
+    """New (and planner-added) sites with WGS84 ``lon`` / ``lat`` (6 decimals), the residents
+    assigned to each, those inside the circle and their mean travel time."""
+    sites = result.chosen_sites
+    added = (
+        sites["added"].fillna(False).astype(bool)
+        if "added" in sites.columns
+        else pd.Series(False, index=sites.index)
+    )
+    pick = sites[(sites["status"] == "new") | added].to_crs("EPSG:4326")
+    return pd.DataFrame(
+        {
+            "site_id": pick["site_id"].astype(str).to_numpy(),
+            "name": pick["name"].fillna("").astype(str).to_numpy()
+            if "name" in pick.columns
+            else "",
+            "kind": np.where(added[pick.index].to_numpy(), "added", "new"),
+            "lon": np.round(pick.geometry.x.to_numpy(), 6),
+            "lat": np.round(pick.geometry.y.to_numpy(), 6),
+            "assigned_population": pick["assigned_population"].to_numpy(),
+            "covered_population": pick["covered_population"].to_numpy(),
+            "mean_travel_min": pick["mean_travel_min"].to_numpy(),
+        }
+    )
+
+
+# ------------------------------------------------------------------------------------ HTML
+
+_CSS = """
+body{font-family:system-ui,-apple-system,"Segoe UI","Noto Sans","PingFang SC","Microsoft YaHei",
+sans-serif;margin:2rem auto;max-width:1100px;color:#222;line-height:1.4;padding:0 1rem}
+h1{font-size:1.6rem;margin-bottom:.2rem}h2{font-size:1.2rem;margin-top:2rem;
+border-bottom:1px solid #ddd;padding-bottom:.2rem}
+.meta{color:#666;font-size:.9rem}
+.score{display:flex;gap:2rem;flex-wrap:wrap;margin:1rem 0}
+.score div{background:#f4f7f4;border-radius:8px;padding:.8rem 1.2rem}
+.score b{display:block;font-size:1.8rem}
+table{border-collapse:collapse;font-size:.85rem;margin:.5rem 0;width:100%}
+th,td{border:1px solid #ddd;padding:.25rem .5rem;text-align:right}
+th{background:#f0f0f0}td.t,th.t{text-align:left}
+tr.bad td{background:#fff4f0}tr.total td{font-weight:bold}
+img{max-width:100%;height:auto;border:1px solid #ddd}
+.note{color:#8a5a00}
+"""
+
+
+def _e(value: Any) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def _num(value: Any, fmt: str = "{:,.0f}") -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "–"
+    try:
+        return fmt.format(value)
+    except (TypeError, ValueError):
+        return _e(value)
+
+
+def _table(
+    frame: pd.DataFrame, columns: dict[str, tuple[str, str | None]], **row_class: Any
+) -> str:
+    """HTML table; ``columns`` maps column → (header, number format or None for text)."""
+    head = "".join(
+        f'<th class="t">{_e(label)}</th>' if fmt is None else f"<th>{_e(label)}</th>"
+        for label, fmt in columns.values()
+    )
+    rows = []
+    cls_of = row_class.get("cls")
+    for rec in frame.to_dict("records"):
+        cells = "".join(
+            f'<td class="t">{_e(rec.get(col, ""))}</td>'
+            if fmt is None
+            else f"<td>{_num(rec.get(col), fmt)}</td>"
+            for col, (_, fmt) in columns.items()
+        )
+        cls = cls_of(rec) if cls_of else ""
+        rows.append(f'<tr class="{cls}">{cells}</tr>' if cls else f"<tr>{cells}</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+
+
+def render_report(
+    result: PlanResult,
+    *,
+    baseline: PlanResult | None = None,
+    title: str | None = None,
+    png: bytes | None = None,
+) -> str:
+    """The report as one self-contained HTML document (UTF-8 text).
+
+    ``baseline`` (e.g. the existing facilities only) adds the coverage before the plan;
+    ``png`` is the map image (made with :func:`map_png` when not given).
+    """
+    if not isinstance(result, PlanResult):
+        raise InputError(f"`result` must be a PlanResult, got {type(result).__name__}")
+    image = png if png is not None else map_png(result)
+    sc = result.scenario
+    rules = _rules(result)
+    cov = result.coverage
+    summary = result.summary()
+    heading = title or f"Siting plan report: {sc.name}"
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="zh-CN"><head><meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width,initial-scale=1">',
+        f"<title>{_e(heading)}</title><style>{_CSS}</style></head><body>",
+        f"<h1>{_e(heading)}</h1>",
+        f'<p class="meta">model {_e(sc.model)} ({_e(summary["backend"])}, '
+        f"{_e(summary['status'])}) · mode {_e(sc.mode)} · "
+        f"{_e(summary['sites']['existing'])} existing + {_e(summary['sites']['new'])} new sites · "
+        f"rules: {_e(rules.title)} ({_e(rules.name)}) · generated "
+        f"{datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}</p>",
+        "<h2>Coverage score</h2>",
+    ]
+    if cov is not None:
+        parts.append('<div class="score" id="coverage-score">')
+        parts.append(
+            f"<div>coverage within {cov.threshold_minutes:g} min ({_e(sc.mode)})"
+            f"<b>{cov.share:.1%}</b>{cov.covered_population:,.0f} of "
+            f"{cov.total_population:,.0f} residents</div>"
+        )
+        if baseline is not None and baseline.coverage is not None:
+            b = baseline.coverage
+            parts.append(
+                f"<div>before the plan (existing sites)<b>{b.share:.1%}</b>"
+                f"{b.covered_population:,.0f} residents</div>"
+                f"<div>gained<b>{(cov.share - b.share) * 100:+.1f} pts</b>"
+                f"{cov.covered_population - b.covered_population:+,.0f} residents</div>"
+            )
+        parts.append(
+            f"<div>mean travel time<b>{_num(result.mean_travel_minutes, '{:.1f}')} min</b>"
+            f"{result.unreachable_population:,.0f} residents unreachable</div></div>"
+        )
+        parts.append(
+            f"<p>Coverage is the share of residents within {cov.threshold_minutes:g} minutes "
+            f"of their nearest open site: rule {_e(rules.R6.cite())}.</p>"
+        )
+    else:
+        parts.append("<p>No service threshold was set, so there is no coverage score.</p>")
+    b64 = base64.b64encode(image).decode("ascii")
+    parts += [
+        "<h2>Map</h2>",
+        f'<img id="plan-map" alt="map of the plan" src="data:image/png;base64,{b64}">',
+    ]
+    parts.append("<h2>Compliance per admin unit</h2>")
+    if result.compliance is not None:
+        comp = result.compliance.copy()
+        comp["name_flag"] = comp["name"].astype(str) + np.where(
+            comp["flag"].astype(str) != "", " (" + comp["flag"].astype(str) + ")", ""
+        )
+        comp["outside_band"] = comp["centres_below_band"] + comp["centres_above_band"]
+        comp["share_pct"] = comp["coverage_share"] * 100
+        parts.append(
+            _table(
+                comp,
+                {
+                    "unit_id": ("unit", None),
+                    "name_flag": ("name", None),
+                    "population": ("population", "{:,.0f}"),
+                    "required_centres": ("required centres (R1)", "{:d}"),
+                    "planned_centres": ("planned centres", "{:d}"),
+                    "shortfall": ("shortfall", "{:d}"),
+                    "outside_band": ("outside band", "{:d}"),
+                    "share_pct": ("coverage %", "{:.1f}"),
+                    "population_beyond": ("beyond circle", "{:,.0f}"),
+                    "touring_population": ("touring (R3)", "{:,.0f}"),
+                    "status": ("status", None),
+                },
+                cls=lambda r: "" if r["status"] == "ok" else "bad",
+            )
+        )
+        parts.append(f'<p class="meta">rules: {_e(comp["rules"].iloc[0])}</p>')
+    else:
+        parts.append("<p>No admin units were given, so there is no per-unit compliance.</p>")
+    staffing = staffing_table(result)
+    parts += [
+        "<h2>Staffing needs (R11)</h2>",
+        f"<p>Beds and staff for the resident population at {_e(rules.R11.cite())}: "
+        f"{rules.R11.beds_per_1000:g} beds, {rules.R11.physicians_per_1000:g} physicians and "
+        f"{rules.R11.nurses_per_1000:g} nurses per 1,000; {rules.R11.gps_per_10000:g} general "
+        f"practitioners and {rules.R11.public_health_per_10000:g} public-health staff per "
+        "10,000 (rounded up).</p>",
+        _table(
+            staffing,
+            {
+                "name": ("unit", None),
+                "population": ("population", "{:,.0f}"),
+                "beds": ("beds", "{:,d}"),
+                "physicians": ("physicians", "{:,d}"),
+                "nurses": ("nurses", "{:,d}"),
+                "general_practitioners": ("general practitioners", "{:,d}"),
+                "public_health_staff": ("public-health staff", "{:,d}"),
+            },
+            cls=lambda r: "total" if r["name"] == "total" else "",
+        ),
+    ]
+    new = new_sites_table(result)
+    parts.append(f"<h2>New sites ({len(new)})</h2>")
+    if len(new):
+        parts.append(
+            _table(
+                new,
+                {
+                    "site_id": ("site", None),
+                    "name": ("name", None),
+                    "kind": ("kind", None),
+                    "lon": ("longitude (WGS84)", "{:.6f}"),
+                    "lat": ("latitude (WGS84)", "{:.6f}"),
+                    "assigned_population": ("assigned residents", "{:,.0f}"),
+                    "covered_population": ("within circle", "{:,.0f}"),
+                    "mean_travel_min": ("mean travel min", "{:.1f}"),
+                },
+            )
+        )
+    else:
+        parts.append("<p>The plan opens no new site.</p>")
+    if result.notes:
+        parts.append("<h2>Notes</h2><ul>")
+        parts += [f'<li class="note">{_e(n)}</li>' for n in result.notes]
+        parts.append("</ul>")
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def save_report(
+    result: PlanResult,
+    out: str | Path,
+    *,
+    png: str | Path | None = None,
+    baseline: PlanResult | None = None,
+    title: str | None = None,
+) -> dict[str, Path]:
+    """Write the HTML report to ``out`` (and the map to ``png`` when given); return the paths
+    (``html``, ``png``)."""
+    image = map_png(result, title=title)
+    text = render_report(result, baseline=baseline, title=title, png=image)
+    files: dict[str, Path] = {}
+    out_path = Path(out)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    out_path.write_text(text, encoding="utf-8")
+    files["html"] = out_path
+    if png is not None:
+        png_path = Path(png)
+        png_path.parent.mkdir(parents=True, exist_ok=True)
+        png_path.write_bytes(image)
+        files["png"] = png_path
+    logger.info("wrote the report to %s", out_path)
+    return files

@@ -1,0 +1,51 @@
+"""The what-if notebook runs headless from top to bottom on the synthetic city (nbclient)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+nbformat = pytest.importorskip("nbformat")
+nbclient = pytest.importorskip("nbclient")
+pytest.importorskip("ipyleaflet")
+pytest.importorskip("ipykernel")
+
+NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "what_if_siting.ipynb"
+
+
+def test_notebook_is_stored_without_outputs() -> None:
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    nbformat.validate(nb)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            assert cell.outputs == [] and cell.execution_count is None
+
+
+def test_notebook_runs_and_computes_the_what_if(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    result_json = tmp_path / "outcome.json"
+    monkeypatch.setenv("SITING_NOTEBOOK_RESULT", str(result_json))
+    monkeypatch.setenv("SITING_NOTEBOOK_OUT", str(tmp_path / "export"))
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    client = nbclient.NotebookClient(
+        nb,
+        timeout=300,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(tmp_path)}},
+    )
+    client.execute()  # raises CellExecutionError naming the cell on any error
+    out = json.loads(result_json.read_text(encoding="utf-8"))
+    # baseline (existing centres only) against the plan with 6 new centres
+    assert 0.2 < out["coverage_baseline"] < out["coverage_plan"] < 1.0
+    assert len(out["plan_sites_added"]) == 6
+    # the scripted what-if: one candidate added, one existing centre closed
+    assert out["coverage_with_added_site"] >= out["coverage_plan"]
+    assert len(out["whatif_sites_added"]) == 1 and len(out["whatif_sites_removed"]) == 1
+    assert out["coverage_after"] == pytest.approx(
+        out["coverage_plan"] + (out["moved_in"] - out["moved_out"]) / 300_000
+    )
+    assert out["travel_cache"]["misses"] == 1  # travel times computed once, then reused
+    assert Path(out["geopackage"]).is_file()
