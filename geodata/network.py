@@ -4,15 +4,21 @@ Snapping, bounded searches and service areas run on these arrays with scipy, nev
 networkx. Node ``i`` of a :class:`Network` is the ``i``-th node of the graph it was built
 from (``list(graph.nodes)[i]``). Zero-time edges are kept as explicit zeros in the CSR (scipy's
 csgraph treats a stored zero as an edge). :func:`save_network` / :func:`load_network` cache a
-network as ``.npz``.
+network as ``.npz``; :func:`load_or_build_network` builds a network from a road file once and
+keeps it in a cache folder under a content hash of its inputs (the file's bytes, the mode, the
+speeds, the load options and the build rules' version), so every later run with the same inputs
+(and the API) loads the arrays instead of parsing OSM and building a networkx graph again.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
+import os
 import zipfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,11 +30,20 @@ from pyproj.exceptions import CRSError as PyprojCRSError
 
 from siting_errors import CRSError, DataNotFoundError, InputError
 
-__all__ = ["Network", "load_network", "network_from_graph", "save_network"]
+__all__ = [
+    "Network",
+    "load_network",
+    "load_or_build_network",
+    "network_cache_key",
+    "network_from_graph",
+    "save_network",
+]
 
 logger = logging.getLogger(__name__)
 
 _FORMAT = "siting-network-1"
+#: bump when the road rules or the network build change, so cached networks are rebuilt
+BUILD_VERSION = "1"
 _ARRAYS = ("node_ids", "x", "y", "edge_u", "edge_v", "edge_time", "edge_length")
 
 
@@ -246,3 +261,78 @@ def load_network(path: str | Path) -> Network:
             f"{str(p)!r} is not a network cache written by save_network: {exc}"
         ) from exc
     return Network(crs=CRS.from_wkt(meta["crs"]), graph=graph, mode=str(meta["mode"]), **arrays)
+
+
+def network_cache_key(
+    path: str | Path,
+    *,
+    mode: str,
+    speeds: Mapping[str, float] | None = None,
+    simplify: bool = False,
+    retain_all: bool = False,
+) -> str:
+    """The content hash (SHA-256, hex) a network built from ``path`` is cached under: the
+    file's bytes, the mode, the speed table actually used (defaults with ``speeds`` applied),
+    the load options and :data:`BUILD_VERSION`. Renaming or touching the file keeps the key;
+    changing one byte, a speed or an option changes it."""
+    from geodata.roads import _check_mode, _speed_table
+
+    mode = _check_mode(mode)
+    p = Path(path)
+    if not p.is_file():
+        raise DataNotFoundError(f"road network file {str(p)!r} does not exist")
+    digest = hashlib.sha256()
+    with p.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    params = {
+        "format": _FORMAT,
+        "build": BUILD_VERSION,
+        "mode": mode,
+        "speeds": sorted(_speed_table(mode, speeds).items()),
+        "simplify": bool(simplify),
+        "retain_all": bool(retain_all),
+    }
+    digest.update(json.dumps(params, sort_keys=True).encode())
+    return digest.hexdigest()
+
+
+def load_or_build_network(
+    path: str | Path,
+    mode: str,
+    cache_dir: str | Path,
+    *,
+    speeds: Mapping[str, float] | None = None,
+    simplify: bool = False,
+    retain_all: bool = False,
+) -> Network:
+    """The :class:`Network` of a road file for ``mode``, from the cache in ``cache_dir`` when
+    it holds one for the same inputs (:func:`network_cache_key`), else built with
+    :func:`geodata.roads.load_roads` + :func:`network_from_graph` and written there
+    (atomically, so concurrent runs never read half a file). A damaged cache file is rebuilt."""
+    from geodata.roads import load_roads
+
+    key = network_cache_key(
+        path, mode=mode, speeds=speeds, simplify=simplify, retain_all=retain_all
+    )
+    target = Path(cache_dir) / f"network-{mode}-{key[:24]}.npz"  # the content alone names it
+    if target.is_file():
+        try:
+            net = load_network(target)
+        except InputError as exc:
+            logger.warning("network cache %s is unreadable (%s): rebuilding it", target, exc)
+        else:
+            if net.mode == mode:
+                logger.info("network for %s (%s) loaded from the cache %s", path, mode, target)
+                return net
+    graph = load_roads(path, mode=mode, speeds=speeds, simplify=simplify, retain_all=retain_all)
+    net = network_from_graph(graph, mode=mode)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    try:
+        save_network(net, tmp)
+        tmp.replace(target)
+    finally:
+        tmp.unlink(missing_ok=True)
+    logger.info("network for %s (%s) built and cached as %s", path, mode, target)
+    return net

@@ -55,9 +55,10 @@ CHUNK_BYTES = 200_000_000
 #: a local search is used while the subgraph around a group of sources holds at most this
 #: share of the network's nodes
 LOCAL_SHARE = 0.5
-#: estimated work (sources × nodes each search may touch) above which ``workers=None`` uses
-#: two processes; below it the fork and result transfer cost more than they save
-PARALLEL_WORK = 300_000_000
+#: estimated work (sources × nodes in their subgraphs) above which ``workers=None`` uses two
+#: processes for local searches with ``targets``; below it the fork and result transfer cost
+#: more than they save (measured 1.07-1.4x at 1.5e8 on a shared 2-core machine)
+PARALLEL_WORK = 100_000_000
 #: grid cell side of a group of sources, in search radii (the subgraph searched is 3 × 3 cells)
 CELL_RADII = 3.0
 #: slack on the inclusive cutoff so a time equal to it up to float rounding counts (s)
@@ -238,6 +239,7 @@ def _run_groups(
     plan: _Plan,
     sources: np.ndarray,
     limits: np.ndarray,
+    targets: np.ndarray | None,
     group_ids: list[int],
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Searches for some groups of a plan: (source position, node, seconds) triples."""
@@ -262,18 +264,22 @@ def _run_groups(
         else:
             nodes = None
             dist = dijkstra(graph, directed=True, indices=sources[pos], limit=top)
-        kk, cc = np.nonzero(dist <= lim[:, None])
-        rows_out.append(pos[kk])
+        within = dist <= lim[:, None]
+        if targets is not None:
+            within &= (targets if nodes is None else targets[nodes])[None, :]
+        counts = np.count_nonzero(within, axis=1)
+        flat = np.flatnonzero(within)
+        # column = flat position - row start (no division)
+        cc = flat - np.repeat(np.arange(len(pos), dtype=np.int64) * dist.shape[1], counts)
+        rows_out.append(np.repeat(pos, counts))
         cols_out.append(cc if nodes is None else nodes[cc])
-        secs_out.append(dist[kk, cc])
+        secs_out.append(dist[within])
     if not rows_out:
         empty = np.zeros(0, dtype=np.int64)
         return empty, empty.copy(), np.zeros(0)
-    return (
-        np.concatenate(rows_out).astype(np.int64),
-        np.concatenate(cols_out).astype(np.int64),
-        np.concatenate(secs_out),
-    )
+    if len(rows_out) == 1:
+        return rows_out[0], cols_out[0], secs_out[0]
+    return np.concatenate(rows_out), np.concatenate(cols_out), np.concatenate(secs_out)
 
 
 def _worker(group_ids: list[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -282,6 +288,7 @@ def _worker(group_ids: list[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         _SHARED["plan"],  # type: ignore[arg-type]
         _SHARED["sources"],  # type: ignore[arg-type]
         _SHARED["limits"],  # type: ignore[arg-type]
+        _SHARED["targets"],  # type: ignore[arg-type]
         group_ids,
     )
 
@@ -296,6 +303,7 @@ def bounded_times(
     *,
     cutoff: float | np.ndarray,
     reverse: bool = False,
+    targets: np.ndarray | None = None,
     workers: int | None = None,
 ) -> sp.csr_array:
     """Network times (s) from each source node to every node reached within its cutoff
@@ -306,8 +314,12 @@ def bounded_times(
         sources: node indices (duplicates allowed, each gets its row).
         cutoff: seconds, one for all or one per source; a negative cutoff gives an empty row.
         reverse: search the reversed graph (times towards the sources).
+        targets: a boolean mask over the nodes: keep only these columns (filtered inside
+            each search, so a large job keeps, and ships between processes, only what it
+            needs).
         workers: processes to split the searches over; ``None`` picks 2 (or the cores there
-            are, if fewer) for large jobs (:data:`PARALLEL_WORK`) and 1 otherwise.
+            are, if fewer) only for large local jobs with ``targets`` (:data:`PARALLEL_WORK`),
+            1 otherwise: shipping big results back costs more than the second core saves.
 
     Returns:
         a ``len(sources) × n_nodes`` CSR (``scipy.sparse.csr_array``); every reached node is
@@ -322,16 +334,23 @@ def bounded_times(
     shape = (len(src), net.n_nodes)
     if len(src) == 0:
         return sp.csr_array(shape, dtype=np.float64)
+    if targets is not None:
+        targets = np.asarray(targets, dtype=bool)
+        if targets.shape != (net.n_nodes,):
+            raise InputError(f"`targets` must be a boolean mask of the {net.n_nodes} nodes")
     graph = _graph(net, reverse)
     plan = _plan(net, src, np.maximum(limits, 0.0))
     if workers is None:
-        workers = min(2, os.cpu_count() or 1) if plan.work > PARALLEL_WORK else 1
+        # forking pays only when the searches dominate: large local jobs whose results are
+        # filtered in the workers; whole-graph searches return too much to ship back
+        big = plan.local and targets is not None and plan.work > PARALLEL_WORK
+        workers = min(2, os.cpu_count() or 1) if big else 1
     workers = max(1, min(int(workers), len(plan.groups)))
     ids = list(range(len(plan.groups)))
     if workers > 1 and _fork_available():
         # interleaved batches balance groups of different sizes
         batches = [ids[i :: 2 * workers] for i in range(2 * workers)]
-        _SHARED.update(graph=graph, plan=plan, sources=src, limits=limits)
+        _SHARED.update(graph=graph, plan=plan, sources=src, limits=limits, targets=targets)
         try:
             ctx = multiprocessing.get_context("fork")
             with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
@@ -342,10 +361,15 @@ def bounded_times(
         cols = np.concatenate([p[1] for p in parts])
         secs = np.concatenate([p[2] for p in parts])
     else:
-        rows, cols, secs = _run_groups(graph, plan, src, limits, ids)
-    order = np.argsort(rows, kind="stable")  # a row's nodes stay in search order
+        rows, cols, secs = _run_groups(graph, plan, src, limits, targets, ids)
+    # whole-graph chunks in one process come in source order; groups and batches may not
+    may_be_unsorted = plan.local or workers > 1
+    if may_be_unsorted and len(rows) > 1 and bool((rows[1:] < rows[:-1]).any()):
+        order = np.argsort(rows, kind="stable")  # a row's nodes stay in search order
+        rows, cols, secs = rows[order], cols[order], secs[order]
     indptr = np.zeros(len(src) + 1, dtype=np.int64)
     np.cumsum(np.bincount(rows, minlength=len(src)), out=indptr[1:])
+    itype = np.int32 if net.n_nodes < 2**31 - 1 and len(rows) < 2**31 - 1 else np.int64
     logger.debug(
         "bounded search: %d sources, %d groups (%s), %d reached, %d workers",
         len(src),
@@ -354,7 +378,9 @@ def bounded_times(
         len(rows),
         workers,
     )
-    return sp.csr_array((secs[order], cols[order], indptr), shape=shape)
+    return sp.csr_array(
+        (secs, cols.astype(itype, copy=False), indptr.astype(itype, copy=False)), shape=shape
+    )
 
 
 # --------------------------------------------------------------------------- demand × sites
@@ -434,7 +460,12 @@ class _Pairs:
         whose site is at one of the site nodes ``block``."""
         limits = cutoff + _EPS - float(self.o_min.min()) - self.d_min[block]
         res = bounded_times(
-            self.net, self.d_nodes[block], cutoff=limits, reverse=True, workers=workers
+            self.net,
+            self.d_nodes[block],
+            cutoff=limits,
+            reverse=True,
+            targets=self.o_index >= 0,
+            workers=workers,
         )
         kk = np.repeat(np.arange(len(block)), np.diff(res.indptr))
         jj = self.o_index[res.indices]
@@ -570,7 +601,7 @@ def nearest_times(
     best_site[d_nodes[best]] = d_ok[best]
     # the reversed graph plus a row n (the virtual source) -> destination nodes, built from the
     # CSR arrays directly so that zero times (edges, access legs) stay stored
-    rev = net.reversed_graph()
+    rev = _graph(net, reverse=True)
     aug = sp.csr_array(
         (
             np.concatenate([rev.data, d_access[best]]),

@@ -3,6 +3,7 @@
 from siting.compliance import compliance_table
 from siting.coverage import Coverage, coverage_score
 from siting.planning import TravelCosts, plan, travel_costs
+from siting.region import RegionResult, RegionSettings, plan_region
 from siting.result import PlanResult
 from siting.scenario import MODELS, MODES, Scenario
 from siting.tiers import TieredPlan, TierSpec, plan_tiers
@@ -25,6 +26,8 @@ __all__ = [
     "DependencyError",
     "InputError",
     "PlanResult",
+    "RegionResult",
+    "RegionSettings",
     "Scenario",
     "SitingError",
     "SolverError",
@@ -35,6 +38,7 @@ __all__ = [
     "compliance_table",
     "coverage_score",
     "plan",
+    "plan_region",
     "plan_tiers",
     "travel_costs",
 ]

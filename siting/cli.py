@@ -1,4 +1,5 @@
-"""The ``siting`` command line: ``demo``, ``plan`` and ``solve-matrix``.
+"""The ``siting`` command line: ``demo``, ``plan``, ``solve-matrix``, ``report``, ``plan-region``
+and ``serve``.
 
 Every command has ``--help``. Errors the user can fix (a missing file, a bad parameter) are
 printed as one line naming the input and the expected value, with exit code 2.
@@ -310,6 +311,203 @@ def solve_matrix_command(
     console.print(line, highlight=False)
     if result.get("reason"):
         console.print(f"[yellow]note:[/] {result['reason']}", highlight=False)
+
+
+@app.command()
+def report(
+    out: Annotated[Path, typer.Option(help="The HTML report to write.")] = Path("report.html"),
+    png: Annotated[Path | None, typer.Option(help="Also write the map as a PNG.")] = None,
+    population: Annotated[
+        Path | None,
+        typer.Option(help="Population raster or vector file; omit for the synthetic demo city."),
+    ] = None,
+    roads: Annotated[Path | None, typer.Option(help="Road network (as for `plan`).")] = None,
+    sites: Annotated[Path | None, typer.Option(help="Candidate sites file.")] = None,
+    existing: Annotated[Path | None, typer.Option(help="Existing facilities (kept open).")] = None,
+    units: Annotated[Path | None, typer.Option(help="Admin units (polygons).")] = None,
+    model: Annotated[str, typer.Option(help="lscp, mclp, pmedian or pcenter.")] = "mclp",
+    new_sites: Annotated[int | None, typer.Option(help="New sites to open (not for lscp).")] = 6,
+    threshold: Annotated[
+        float | None, typer.Option(help="Service threshold, minutes (default: the rules' R6).")
+    ] = None,
+    mode: Annotated[str | None, typer.Option(help="walk or drive (default: R6 urban).")] = None,
+    rules: Annotated[Path | None, typer.Option(help="Rules preset TOML.")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the synthetic city (no --population).")] = 0,
+    title: Annotated[str | None, typer.Option(help="Report title.")] = None,
+    time_limit: Annotated[float, typer.Option(help="Solver time limit (s).")] = 300.0,
+    quiet: Annotated[bool, typer.Option(help="No progress messages.")] = False,
+) -> None:
+    """Plan (the synthetic demo city, or files as for `plan`) and write a self-contained HTML
+    report: map, coverage score, compliance per admin unit, staffing (R11), new sites."""
+    from siting.planning import plan as run_plan
+    from siting.planning import travel_costs
+    from siting.report import save_report
+    from siting.rules import default_rules, load_rules
+
+    say = _progress_printer(quiet)
+    with _user_errors():
+        preset = load_rules(rules) if rules is not None else default_rules()
+        threshold = threshold if threshold is not None else preset.R6.threshold_minutes
+        mode = mode or preset.R6.urban_mode
+        params = {
+            "model": model,
+            "new_sites": new_sites if model != "lscp" else None,
+            "threshold_minutes": threshold,
+            "time_limit": time_limit,
+            "rules": preset,
+        }
+        if population is None:
+            from geodata.synthetic import synthetic_city
+            from siting.demo import demo_scenario
+
+            say(f"generating the synthetic city (seed {seed})")
+            scenario = demo_scenario(synthetic_city(seed=seed), mode=mode).replace(**params)
+        else:
+            from siting.inputs import load_scenario
+
+            say("reading inputs")
+            scenario = load_scenario(
+                population=population,
+                roads=roads,
+                sites=sites,
+                existing=existing,
+                units=units,
+                mode=mode,
+                **params,
+            )
+        travel = travel_costs(scenario, progress=say)
+        baseline = None
+        if scenario.existing_mask.any() and model != "lscp":
+            baseline = run_plan(scenario.replace(new_sites=0, name="baseline"), travel=travel)
+        result = run_plan(scenario, travel=travel, progress=say)
+        files = save_report(result, out, png=png, baseline=baseline, title=title)
+    _print_result(result, f"siting report: {model}")
+    console.print("report: " + ", ".join(str(p) for p in files.values()), highlight=False)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    storage_dir: Annotated[
+        Path | None,
+        typer.Option(help="Service storage folder (default: $SITING_STORAGE_DIR)."),
+    ] = None,
+    log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+) -> None:
+    """Run the HTTP service (needs the api extra of the package)."""
+    import os
+
+    try:
+        import uvicorn
+    except ImportError:
+        console.print('[red]error:[/red] the service needs the api extra: pip install ".[api]"')
+        raise typer.Exit(code=2) from None
+    if storage_dir is not None:
+        os.environ["SITING_STORAGE_DIR"] = str(storage_dir)
+    # one process: the job recovery at start-up assumes it owns the storage folder
+    uvicorn.run("api.main:app", host=host, port=port, log_level=log_level, workers=1)
+
+
+@app.command("plan-region")
+def plan_region_command(
+    units: Annotated[Path, typer.Option(help="Planning-unit polygons (counties), e.g. GeoJSON.")],
+    out: Annotated[Path, typer.Option(help="Folder for the outputs.")],
+    id_column: Annotated[str | None, typer.Option(help="Unit id column (e.g. adcode).")] = None,
+    coords: Annotated[str, typer.Option(help="wgs84, or gcj02 for Amap boundaries.")] = "wgs84",
+    only: Annotated[
+        list[str] | None, typer.Option(help="Keep units whose id starts with this (repeatable).")
+    ] = None,
+    synthetic: Annotated[
+        bool, typer.Option(help="Synthetic population, roads and sites in the unit polygons.")
+    ] = False,
+    seed: Annotated[int, typer.Option(help="Seed of the synthetic province.")] = 0,
+    synthetic_population: Annotated[
+        int, typer.Option(help="Residents of the synthetic province.")
+    ] = 24_000_000,
+    cell_km: Annotated[float, typer.Option(help="Synthetic population cell size (km).")] = 2.0,
+    population: Annotated[Path | None, typer.Option(help="Population raster/vector.")] = None,
+    roads: Annotated[Path | None, typer.Option(help="Road network; omit: straight line.")] = None,
+    sites: Annotated[Path | None, typer.Option(help="Candidate sites file.")] = None,
+    existing: Annotated[Path | None, typer.Option(help="Existing facilities (kept open).")] = None,
+    model: Annotated[str, typer.Option(help="lscp, mclp, pmedian or pcenter.")] = "mclp",
+    new_sites: Annotated[int, typer.Option(help="New sites per unit (not for lscp).")] = 2,
+    threshold: Annotated[float | None, typer.Option(help="Service circle, min (R6).")] = None,
+    mode: Annotated[str | None, typer.Option(help="walk or drive (default R6 rural).")] = None,
+    buffer_km: Annotated[
+        float | None, typer.Option(help="Cross-border buffer (km; default: reach in the circle).")
+    ] = None,
+    rules: Annotated[Path | None, typer.Option(help="Rules preset TOML.")] = None,
+    scheduler: Annotated[
+        str | None, typer.Option(help="Existing Dask scheduler tcp://HOST:PORT.")
+    ] = None,
+    workers: Annotated[int, typer.Option(help="LocalCluster worker processes.")] = 2,
+    serial: Annotated[bool, typer.Option(help="Run in this process, without Dask.")] = False,
+    cache_dir: Annotated[
+        Path | None, typer.Option(help="Per-unit result cache (default OUT/.unit-cache).")
+    ] = None,
+    time_limit: Annotated[float, typer.Option(help="Solver time limit per unit (s).")] = 60.0,
+    name: Annotated[str, typer.Option(help="File stem of the outputs.")] = "region",
+    quiet: Annotated[bool, typer.Option(help="No progress messages.")] = False,
+) -> None:
+    """Plan every unit of a region (counties) in parallel on Dask → one GeoPackage + report."""
+    from siting.region import RegionSettings, load_region_inputs, plan_region
+    from siting.rules import load_rules
+
+    say = _progress_printer(quiet)
+    if not serial:  # importing distributed sets its loggers to INFO: quiet them (progress is ours)
+        import contextlib
+
+        with contextlib.suppress(ImportError):  # without it, plan_region raises DependencyError
+            import distributed  # noqa: F401
+        logging.getLogger("distributed").setLevel(logging.WARNING)
+    with _user_errors():
+        preset = load_rules(rules) if rules is not None else None
+        settings = RegionSettings(
+            model=model,
+            new_sites=new_sites,
+            threshold_minutes=threshold,
+            mode=mode,
+            buffer_km=buffer_km,
+            time_limit=time_limit,
+            rules=preset,
+        ).resolved()
+        say("reading inputs")
+        region = load_region_inputs(
+            units,
+            id_column=id_column,
+            coords=coords,
+            only=tuple(only or ()),
+            population=population,
+            roads=roads,
+            sites=sites,
+            existing=existing,
+            mode=settings.mode or "drive",
+            synthetic_seed=seed if synthetic else None,
+            synthetic_population=synthetic_population,
+            cell_km=cell_km,
+        )
+        result = plan_region(
+            *region,
+            settings=settings,
+            scheduler=scheduler,
+            n_workers=workers,
+            serial=serial,
+            cache_dir=cache_dir if cache_dir is not None else out / ".unit-cache",
+            progress=say,
+        )
+        files = result.save(out, name=name)
+    s = result.summary()
+    cov = "n/a" if s["coverage_share"] is None else f"{s['coverage_share']:.1%}"
+    console.print(
+        f"{s['units_ok']}/{s['units']} units planned ({s['units_cached']} cached), "
+        f"coverage {cov}, {s['new_sites']} new sites; outputs in {out}/ ({len(files)} files)",
+        highlight=False,
+    )
+    for unit_id, error in result.failed.items():
+        err_console.print(f"[bold red]unit {unit_id} failed:[/] {error}", highlight=False)
+    if result.failed:
+        raise typer.Exit(code=1)
 
 
 def main() -> None:

@@ -60,6 +60,18 @@ class TravelCosts:
     site_ids: np.ndarray
     seconds: float
 
+    def restrict_sites(self, index: np.ndarray) -> TravelCosts:
+        """The travel costs of a subset of the sites, in the order of ``index`` (what-if runs
+        that close sites reuse the travel times this way)."""
+        index = np.asarray(index, dtype=np.int64)
+        return dataclasses.replace(
+            self,
+            costs=self.costs.restrict_sites(index),
+            site_snapped=np.asarray(self.site_snapped)[index],
+            site_snap=None if self.site_snap is None else self.site_snap_subset(index),
+            site_ids=np.asarray(self.site_ids)[index],
+        )
+
     def site_snap_subset(self, index: np.ndarray) -> Any:
         """The site snap restricted to the given site indices (for service areas)."""
         snap = self.site_snap
@@ -176,7 +188,7 @@ def _check_travel(scenario: Scenario, travel: TravelCosts) -> None:
     if len(ids_s) != len(travel.site_ids) or (ids_s != travel.site_ids).any():
         raise InputError(
             "`travel` was computed for other sites than the scenario's; "
-            "use restrict_travel() to keep a subset of sites"
+            "use travel.restrict_sites() to keep a subset of sites"
         )
     if scenario.search_cutoff_minutes > travel.cutoff_minutes + 1e-9:
         raise InputError(

@@ -12,7 +12,6 @@ no widget code, so the notebook's callbacks are tested by calling these function
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import math
 import os
@@ -287,16 +286,6 @@ def _travel_key(scenario: Scenario) -> tuple[Any, ...]:
     )
 
 
-def _restrict(travel: TravelCosts, index: np.ndarray) -> TravelCosts:
-    return dataclasses.replace(
-        travel,
-        costs=travel.costs.restrict_sites(index),
-        site_snapped=travel.site_snapped[index],
-        site_snap=None if travel.site_snap is None else travel.site_snap_subset(index),
-        site_ids=travel.site_ids[index],
-    )
-
-
 @dataclass(eq=False)
 class TravelCache:
     """Travel times already computed, one entry per travel setting (mode, roads, speeds).
@@ -329,7 +318,7 @@ class TravelCache:
         index = position.get_indexer(site_ids)
         if (index < 0).any():
             return None
-        return _restrict(travel, index)
+        return travel.restrict_sites(index)
 
     def put(self, scenario: Scenario, travel: TravelCosts) -> None:
         """Keep ``travel`` for later runs with the same travel setting (replaces an older
