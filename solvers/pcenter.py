@@ -21,6 +21,7 @@ from solvers._common import (
     remaining,
 )
 from solvers._mip import relative_gap, solve_mip
+from solvers.covering import reduce_cover
 from solvers.formulations import set_cover_mip
 from solvers.heuristics import pmedian_greedy_swap
 from solvers.models import PCenter
@@ -85,14 +86,15 @@ def solve_pcenter(model: PCenter, options: SolveOptions) -> Solution:
         if classes.matrix.shape[0] == 0:
             hi, best_sites = mid, fixed
             continue
-        mip = set_cover_mip(classes.matrix, fixed, max_sites=p)
+        sub, cols, sub_fixed, _ = reduce_cover(classes.matrix, fixed)
+        mip = set_cover_mip(sub, sub_fixed, max_sites=p)
         out = solve_mip(mip, remaining(options, start))
         if out.status == Status.INFEASIBLE:
             lo = mid + 1
             infeasible_below = float(values[lo])
         elif out.x is not None:
             hi = mid
-            best_sites = np.flatnonzero(out.x > 0.5)
+            best_sites = cols[np.flatnonzero(out.x > 0.5)]
         else:
             timed_out = True
             break

@@ -1,5 +1,6 @@
 """Exact model reductions: merging demand rows with identical coverage sets, dropping rows that
-are constant (uncoverable, or already covered by a fixed site)."""
+are constant (uncoverable, or already covered by a fixed site), and — for covering
+feasibility models (LSCP, the p-center test) — dropping dominated rows and columns."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["CoverageClasses", "coverage_classes"]
+__all__ = ["CoverageClasses", "coverage_classes", "dominated_columns", "dominated_rows"]
 
 logger = logging.getLogger(__name__)
 
@@ -92,3 +93,75 @@ def coverage_classes(
     return CoverageClasses(
         sp.csr_array(matrix, dtype=bool), weight, label, uncoverable, fixed_covered
     )
+
+
+#: skip a dominance test whose pairwise intersection work (Σ count²) would exceed this
+_DOMINANCE_WORK = 60_000_000
+_CHUNK = 2_000
+
+
+def _subset_pairs(A: sp.csr_array, chunk_rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs ``(a, b)`` with ``a`` in ``chunk_rows``, ``b != a`` and ``row a ⊆ row b``."""
+    size = np.diff(A.indptr)
+    S = sp.coo_array(A[chunk_rows] @ A.T)
+    a = chunk_rows[S.row]
+    b = S.col.astype(np.int64)
+    hit = (S.data == size[a]) & (b != a)
+    return a[hit], b[hit]
+
+
+def _work(A: sp.csr_array, axis: int) -> float:
+    """Σ over the other axis of count², the size of ``A Aᵀ`` (axis 0) or ``Aᵀ A`` (axis 1)."""
+    counts = np.diff(sp.csc_array(A).indptr) if axis == 0 else np.diff(A.indptr)
+    return float((counts.astype(np.float64) ** 2).sum())
+
+
+def dominated_rows(cover: sp.csr_array, max_work: float = _DOMINANCE_WORK) -> np.ndarray:
+    """Mask of rows implied by another row of a covering system ``cover @ y >= 1``.
+
+    Row ``b`` is redundant when some row ``a`` has ``cover[a] ⊆ cover[b]`` (covering ``a``
+    covers ``b``); of identical rows the first is kept. Returns all False when the test would
+    cost more than ``max_work`` (the reduction is optional). Empty rows are never dropped.
+    """
+    A = sp.csr_array(cover, dtype=np.int32)
+    n = A.shape[0]
+    out = np.zeros(n, dtype=bool)
+    if n < 2 or _work(A, 0) > max_work:
+        return out
+    size = np.diff(A.indptr)
+    for lo in range(0, n, _CHUNK):
+        a, b = _subset_pairs(A, np.arange(lo, min(lo + _CHUNK, n)))
+        # a ⊆ b with |a| == |b| means equal rows: drop only the later one
+        drop = (size[b] > size[a]) | (b > a)
+        out[b[drop & (size[a] > 0)]] = True
+    return out
+
+
+def dominated_columns(
+    cover: sp.csr_array, fixed: np.ndarray, max_work: float = _DOMINANCE_WORK
+) -> np.ndarray:
+    """Mask of non-fixed columns whose rows are a subset of another column's rows.
+
+    In a covering model where every open column costs the same (LSCP, or at most ``p`` sites
+    for the p-center test), such a column can be swapped for its dominator in any solution, so
+    leaving it out keeps an optimal solution. Of identical columns a fixed one (else the
+    lowest-numbered) is kept; empty columns are always dominated. All False when the test
+    would cost more than ``max_work``.
+    """
+    At = sp.csr_array(sp.csc_array(cover, dtype=np.int32).T)
+    m = At.shape[0]
+    out = np.zeros(m, dtype=bool)
+    if m < 2 or _work(At, 0) > max_work:
+        return out
+    fixed_mask = np.zeros(m, dtype=bool)
+    fixed_mask[np.asarray(fixed, dtype=np.int64)] = True
+    size = np.diff(At.indptr)
+    out[(size == 0) & ~fixed_mask] = True
+    for lo in range(0, m, _CHUNK):
+        j, k = _subset_pairs(At, np.arange(lo, min(lo + _CHUNK, m)))
+        # column j's rows ⊆ column k's rows: drop j unless fixed; of equal columns keep the
+        # fixed one, else the lowest index
+        equal = size[j] == size[k]
+        drop = ~fixed_mask[j] & (~equal | fixed_mask[k] | (k < j))
+        out[j[drop]] = True
+    return out

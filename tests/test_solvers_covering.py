@@ -1,0 +1,103 @@
+"""Dominance reductions of covering models, cross-checked against brute force."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from solvers import LSCP, CostMatrix, PCenter, solve
+from solvers.covering import reduce_cover
+from solvers.reductions import dominated_columns, dominated_rows
+
+
+def _brute_rows(M: np.ndarray) -> np.ndarray:
+    """Row b is redundant when an earlier-equal or strict-subset non-empty row exists."""
+    n = len(M)
+    out = np.zeros(n, dtype=bool)
+    for a, b in itertools.permutations(range(n), 2):
+        sa, sb = M[a], M[b]
+        if sa.any() and not (sa & ~sb).any() and (sa.sum() < sb.sum() or a < b):
+            out[b] = True
+    return out
+
+
+def _brute_cols(M: np.ndarray, fixed: set[int]) -> np.ndarray:
+    m = M.shape[1]
+    out = np.zeros(m, dtype=bool)
+    for j in range(m):
+        if j in fixed:
+            continue
+        if not M[:, j].any():
+            out[j] = True
+            continue
+        for k in range(m):
+            if k == j or (M[:, j] & ~M[:, k]).any():
+                continue
+            if M[:, j].sum() < M[:, k].sum() or k in fixed or k < j:
+                out[j] = True
+    return out
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_dominance_masks_match_brute_force(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    M = rng.random((12, 7)) < 0.35
+    M[rng.integers(0, 12)] = M[rng.integers(0, 12)]  # an identical pair
+    M[:, rng.integers(0, 7)] = M[:, rng.integers(0, 7)]
+    fixed = set(rng.choice(7, size=int(rng.integers(0, 3)), replace=False).tolist())
+    A = sp.csr_array(M)
+    assert (dominated_rows(A) == _brute_rows(M)).all()
+    got = dominated_columns(A, np.array(sorted(fixed), dtype=np.int64))
+    assert (got == _brute_cols(M, fixed)).all()
+
+
+def test_identical_rows_keep_exactly_one() -> None:
+    M = sp.csr_array(np.array([[1, 1, 0], [1, 1, 0], [1, 1, 0], [1, 1, 1]], dtype=bool))
+    assert dominated_rows(M).tolist() == [False, True, True, True]
+
+
+def test_dominance_skipped_above_the_work_limit() -> None:
+    M = sp.csr_array(np.array([[1, 0], [1, 1]], dtype=bool))
+    assert dominated_rows(M, max_work=1).tolist() == [False, False]
+    assert dominated_columns(M, np.zeros(0, dtype=np.int64), max_work=1).tolist() == [False] * 2
+
+
+def test_reduce_cover_keeps_fixed_and_maps_columns() -> None:
+    M = sp.csr_array(np.array([[1, 1, 0, 0], [0, 1, 1, 0], [0, 0, 0, 1]], dtype=bool))
+    sub, cols, sub_fixed, info = reduce_cover(M, np.array([0]))
+    # column 2 ⊆ column 1 is dropped; column 0 ⊆ column 1 stays (fixed); then row 0 ⊇ row 1
+    assert cols.tolist() == [0, 1, 3] and cols[sub_fixed].tolist() == [0]
+    assert np.asarray(sub.todense()).astype(int).tolist() == [[0, 1, 0], [0, 0, 1]]
+    assert info == {"rows_after_dominance": 2, "sites_after_dominance": 3}
+
+
+@pytest.mark.parametrize("seed", range(25))
+def test_lscp_and_pcenter_optimal_against_brute_force(seed: int) -> None:
+    rng = np.random.default_rng(100 + seed)
+    n, m = int(rng.integers(5, 25)), int(rng.integers(3, 9))
+    D = rng.random((n, m)).round(2)
+    fixed = rng.choice(m, size=int(rng.integers(0, 2)), replace=False)
+    C = CostMatrix.from_dense(D)
+    r = float(D.min(axis=1).max()) + 0.05
+    s = solve(LSCP(C, threshold=r, fixed=fixed))
+    best = min(
+        k
+        for k in range(m + 1)
+        for S in itertools.combinations(range(m), k)
+        if set(fixed.tolist()) <= set(S) and (D[:, list(S)] <= r).any(axis=1).all()
+    )
+    assert s.status == "optimal" and s.objective == best
+    assert set(fixed.tolist()) <= set(s.open_sites.tolist())
+    assert (D[:, s.open_sites] <= r).any(axis=1).all()
+    p = int(rng.integers(max(1, len(fixed)), m))
+    s = solve(PCenter(C, p=p, fixed=fixed))
+    bp = min(
+        D[:, list(S)].min(axis=1).max()
+        for S in itertools.combinations(range(m), p)
+        if set(fixed.tolist()) <= set(S)
+    )
+    assert s.status == "optimal" and abs(s.objective - bp) < 1e-12
+    assert len(s.open_sites) == p
