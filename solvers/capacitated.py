@@ -26,8 +26,11 @@ The solve:
    ``details``.
 2. **Heuristic** plan: p-median greedy + swap sites (or the caller's ``warm_start`` sites),
    single-source assignment by regret with capacity / min-load repair, shift and swap local
-   search, and locate–allocate rounds (move each centre to its cluster's best site). It is the
-   MIP's warm start and the result of the ``heuristic`` backend.
+   search, locate–allocate rounds (move each centre to its cluster's best site) and site
+   exchanges (close a centre, open one of the sites that would serve its cluster best; screened
+   by a fast assignment), then the exact assignment of the best sites. It is the MIP's warm
+   start and the result of the ``heuristic`` backend. On SJC4a the exchanges take the plan from
+   9.8 % to 2.7 % above the optimum, which lets HiGHS reach the optimum within 120 s.
 3. **Reduced-cost fixing**: the LP relaxation is solved (HiGHS); a pair or site whose reduced
    cost pushes the LP bound above the heuristic's objective cannot be in any better plan and is
    dropped. On Lorena & Senne's SJC instances this removes ~80–90 % of the pairs.
@@ -75,6 +78,9 @@ _DENSE_LIMIT = 20_000_000
 #: pairwise swap moves are O(n²) per pass; only below this many demand points
 _SWAP_LIMIT = 4_000
 _LOCATE_ROUNDS = 25
+#: site exchanges: improving moves accepted at most, and replacement sites tried per centre
+_EXCHANGE_MOVES = 200
+_EXCHANGE_TARGETS = 25
 #: relative MIP gap of the heuristic's assignment sub-problems
 _HEURISTIC_GAP = 1e-4
 #: load-bound violation below which a plan counts as meeting the bounds
@@ -494,41 +500,134 @@ def _better(a: _Plan, b: _Plan | None, penalty: float) -> bool:
     )
 
 
-def _relocate(model: CapacitatedPMedian, pairs: _Pairs, plan: _Plan, penalty: float) -> np.ndarray:
-    """Move every non-fixed centre to the site that serves its cluster most cheaply."""
+@dataclass(frozen=True, eq=False)
+class _Clusters:
+    """Per open site of a plan (its cluster): the weighted cost of serving the whole cluster
+    from every site, how many members each site reaches, the cluster's size and load."""
+
+    total: np.ndarray  # open site position × site
+    count: np.ndarray  # open site position × site
+    size: np.ndarray
+    load: np.ndarray
+
+
+def _clusters(model: CapacitatedPMedian, pairs: _Pairs, plan: _Plan) -> _Clusters:
     n_d, n_s = model.costs.shape
-    w = model.weights
-    is_open = np.zeros(n_s, dtype=bool)
-    is_open[plan.open_sites] = True
-    is_fixed = np.zeros(n_s, dtype=bool)
-    is_fixed[model.fixed] = True
     dem = np.flatnonzero(plan.site_of >= 0)
     pos = np.full(n_s, -1, dtype=np.int64)
     pos[plan.open_sites] = np.arange(len(plan.open_sites))
     cluster = pos[plan.site_of[dem]]
-    member = sp.csr_array((np.ones(len(dem)), (cluster, dem)), shape=(len(plan.open_sites), n_d))
-    wc = sp.csr_array((w[pairs.r] * pairs.c, (pairs.r, pairs.j)), shape=(n_d, n_s))
+    k = len(plan.open_sites)
+    member = sp.csr_array((np.ones(len(dem)), (cluster, dem)), shape=(k, n_d))
+    wc = sp.csr_array((model.weights[pairs.r] * pairs.c, (pairs.r, pairs.j)), shape=(n_d, n_s))
     reach = sp.csr_array((np.ones(len(pairs.r)), (pairs.r, pairs.j)), shape=(n_d, n_s))
-    total = (member @ wc).toarray()
-    count = (member @ reach).toarray()
-    size = np.bincount(cluster, minlength=len(plan.open_sites))
-    c_load = np.bincount(cluster, weights=model.loads[dem], minlength=len(plan.open_sites))
+    return _Clusters(
+        total=(member @ wc).toarray(),
+        count=(member @ reach).toarray(),
+        size=np.bincount(cluster, minlength=k),
+        load=np.bincount(cluster, weights=model.loads[dem], minlength=k),
+    )
+
+
+def _cluster_scores(
+    model: CapacitatedPMedian, pairs: _Pairs, cl: _Clusters, k: int, penalty: float
+) -> np.ndarray:
+    """Cost of serving cluster ``k`` whole from each site (inf where a member cannot reach
+    it or the site may not open), with the cluster's load-bound violation at that site."""
+    ok = (cl.count[k] >= cl.size[k]) & pairs.openable
+    score = np.where(ok, cl.total[k], INF)
+    return score + penalty * (
+        np.maximum(cl.load[k] - model.capacity, 0.0) + np.maximum(model.min_load - cl.load[k], 0)
+    )
+
+
+def _relocate(model: CapacitatedPMedian, pairs: _Pairs, plan: _Plan, penalty: float) -> np.ndarray:
+    """Move every non-fixed centre to the site that serves its cluster most cheaply."""
+    n_s = model.costs.n_sites
+    is_open = np.zeros(n_s, dtype=bool)
+    is_open[plan.open_sites] = True
+    is_fixed = np.zeros(n_s, dtype=bool)
+    is_fixed[model.fixed] = True
+    cl = _clusters(model, pairs, plan)
     new_open = plan.open_sites.copy()
     for k, s in enumerate(plan.open_sites):
         if is_fixed[s]:
             continue
-        ok = (count[k] >= size[k]) & pairs.openable & ~is_open
-        ok[s] = count[k, s] >= size[k]
-        score = np.where(ok, total[k], INF)
-        # keep the load bounds in view: a cluster too heavy for a site is penalised
-        score = score + penalty * (
-            np.maximum(c_load[k] - model.capacity, 0.0) + np.maximum(model.min_load - c_load[k], 0)
-        )
+        score = _cluster_scores(model, pairs, cl, k, penalty)
+        score[is_open & (np.arange(n_s) != s)] = INF
         t = int(np.argmin(score))
         if np.isfinite(score[t]) and t != s and score[t] < score[s] - _EPS * (1 + abs(score[s])):
             is_open[s], is_open[t] = False, True
             new_open[k] = t
     return np.sort(new_open)
+
+
+def _screen(model: CapacitatedPMedian, pairs: _Pairs, sites: np.ndarray, penalty: float) -> float:
+    """Quick value of an open-site set: regret assignment + single shifts."""
+    local = _Local(model, pairs, sites, penalty)
+    at = local.regret_assign()
+    if at is None:
+        return INF
+    cost, viol = local.score(local.shift(at))
+    return cost + penalty * viol
+
+
+def _exchange(
+    model: CapacitatedPMedian, pairs: _Pairs, plan: _Plan, penalty: float, deadline: float
+) -> np.ndarray | None:
+    """Site exchange: close one non-fixed open site and open one of the few sites that would
+    serve its cluster most cheaply, first improvement by :func:`_screen`; repeated until no
+    exchange helps (or the deadline). None if no exchange improved the plan."""
+    n_s = model.costs.n_sites
+    is_fixed = np.zeros(n_s, dtype=bool)
+    is_fixed[model.fixed] = True
+    sites = plan.open_sites.copy()
+    current = _screen(model, pairs, sites, penalty)
+    improved = False
+    tried: set[tuple[int, ...]] = {tuple(sites.tolist())}
+    for _ in range(_EXCHANGE_MOVES):
+        moved = False
+        probe = _Plan(sites, _site_of(model, pairs, sites, penalty), 0.0, 0.0)
+        cl = _clusters(model, pairs, probe)
+        is_open = np.zeros(n_s, dtype=bool)
+        is_open[sites] = True
+        moves = []
+        for k, s in enumerate(sites):
+            if is_fixed[s]:
+                continue
+            score = _cluster_scores(model, pairs, cl, k, penalty)
+            score[is_open] = INF
+            for t in np.argsort(score)[:_EXCHANGE_TARGETS]:
+                if np.isfinite(score[t]):
+                    moves.append((score[t] - cl.total[k, s], int(s), int(t)))
+        moves.sort()
+        for _, s, t in moves:
+            if time.perf_counter() > deadline:
+                return sites if improved else None
+            cand = np.sort(np.append(sites[sites != s], t))
+            key = tuple(cand.tolist())
+            if key in tried:
+                continue
+            tried.add(key)
+            value = _screen(model, pairs, cand, penalty)
+            if value < current - _EPS * (1.0 + abs(current)):
+                sites, current, improved, moved = cand, value, True, True
+                break
+        if not moved:
+            break
+    return sites if improved else None
+
+
+def _site_of(
+    model: CapacitatedPMedian, pairs: _Pairs, sites: np.ndarray, penalty: float
+) -> np.ndarray:
+    """Per demand the site serving it after regret + shift (-1 where inactive)."""
+    local = _Local(model, pairs, sites, penalty)
+    site_of = np.full(model.costs.n_demand, -1, dtype=np.int64)
+    at = local.regret_assign()
+    if at is not None:
+        site_of[local.dem] = local.sites[local.shift(at)]
+    return site_of
 
 
 def _initial_sites(
@@ -550,34 +649,73 @@ def _initial_sites(
     return np.sort(openable[pmedian_greedy_swap(sub, model.weights, model.p, pos[keep])])
 
 
-def _heuristic(
+def _locate_allocate(
     model: CapacitatedPMedian,
     pairs: _Pairs,
+    sites: np.ndarray,
     penalty: float,
-    warm_start: np.ndarray | None,
-    seconds: float = 0.0,
+    best: _Plan | None,
+    deadline: float,
+    exact: bool,
 ) -> _Plan | None:
-    """Locate–allocate rounds from :func:`_initial_sites`: assign (exactly, as a MIP, while
-    ``seconds`` last), then move each centre to its cluster's best site, until no gain."""
-    n_active = int(pairs.active.sum())
-    if n_active * model.p > _DENSE_LIMIT:
-        logger.info("capacitated heuristic skipped: %d demand × %d sites", n_active, model.p)
-        return None
-    deadline = time.perf_counter() + seconds
-    sites = _initial_sites(model, pairs, warm_start)
-    best: _Plan | None = None
+    """Assign (with ``exact``, as a MIP while time lasts), move each centre to its cluster's
+    best site, repeat until no gain; the best plan seen (``best`` if nothing beats it)."""
     seen: set[tuple[int, ...]] = set()
     for _ in range(_LOCATE_ROUNDS):
         key = tuple(sites.tolist())
         if key in seen:
             break
         seen.add(key)
-        left = deadline - time.perf_counter()
+        left = max(deadline - time.perf_counter(), 0.0) if exact else 0.0
         plan = _allocate(model, pairs, sites, penalty, left)
         if plan is None or not _better(plan, best, penalty):
             break
         best = plan
         sites = _relocate(model, pairs, plan, penalty)
+    return best
+
+
+def _heuristic(
+    model: CapacitatedPMedian,
+    pairs: _Pairs,
+    penalty: float,
+    warm_start: np.ndarray | None,
+    seconds: float,
+    exact: bool,
+) -> _Plan | None:
+    """From :func:`_initial_sites`: locate–allocate rounds and site exchanges (fast
+    assignment) until neither helps, then, with ``exact``, the exact assignment of the best
+    sites and more locate–allocate rounds on it, all within ``seconds``."""
+    n_active = int(pairs.active.sum())
+    if n_active * model.p > _DENSE_LIMIT:
+        logger.info("capacitated heuristic skipped: %d demand × %d sites", n_active, model.p)
+        return None
+    start = time.perf_counter()
+    deadline = start + seconds
+    # fast phase: at most half the time when exact assignments follow
+    fast_deadline = start + (seconds / 2 if exact else seconds)
+    best = _locate_allocate(
+        model, pairs, _initial_sites(model, pairs, warm_start), penalty, None, fast_deadline, False
+    )
+    while best is not None and time.perf_counter() < fast_deadline:
+        sites = _exchange(model, pairs, best, penalty, fast_deadline)
+        if sites is None:
+            break
+        plan = _locate_allocate(model, pairs, sites, penalty, best, fast_deadline, False)
+        if plan is best:
+            break
+        best = plan
+    if exact and best is not None:
+        logger.debug("capacitated heuristic: fast phase %.1f s, cost %.6g",
+                     time.perf_counter() - start, best.cost)  # fmt: skip
+        exact_plan = _allocate(
+            model, pairs, best.open_sites, penalty, max(deadline - time.perf_counter(), 0.0)
+        )
+        if exact_plan is not None and _better(exact_plan, best, penalty):
+            best = _locate_allocate(
+                model, pairs, _relocate(model, pairs, exact_plan, penalty), penalty,
+                exact_plan, deadline, True,
+            )  # fmt: skip
     return best
 
 
@@ -875,11 +1013,13 @@ def solve_capacitated(
     details: dict = {"pairs": len(pairs.r)}
     if warm_start is not None:
         warm_start = _check_warm_start(model, pairs, warm_start)
-    budget = 0.0
-    if options.backend != "heuristic":
+    if options.backend == "heuristic":
+        budget = options.time_limit or _HEURISTIC_SECONDS
+    else:
         budget = _HEURISTIC_SHARE * (options.time_limit or _HEURISTIC_SECONDS / _HEURISTIC_SHARE)
         budget = min(budget, _HEURISTIC_SECONDS)
-    plan = _heuristic(model, pairs, penalty, warm_start, budget)
+    exact = options.backend != "heuristic"
+    plan = _heuristic(model, pairs, penalty, warm_start, budget, exact)
     details["heuristic_time"] = time.perf_counter() - start
     if plan is not None and not model.soft and plan.violation > _VIOLATION_TOL:
         plan = None  # the heuristic did not meet every bound: no usable plan
