@@ -15,7 +15,7 @@ when it runs over and the case is recorded as *did not finish*) and an address-s
 
 Sizes (demand × candidates, p): ``1k`` 1,000 × 100 (p=10), ``5k`` 5,000 × 300 (p=20), ``20k``
 20,000 × 1,000 (p=50), ``100k`` 100,000 × 2,000 (p=100) and ``1m`` 1,000,000 × 200 (p=20,
-MCLP only). The coverage radius is ``sqrt(1.1 / (p π))`` (p discs of total area 1.1 × the
+MCLP only). The coverage radius is ``sqrt(0.8 / (p π))`` (p discs of total area 0.8 × the
 square), which gives 60–90 % covered weight at the MCLP optimum (recorded per case). Demand
 weights are integers 1..9. For 1k–20k the cost matrix is dense (every pair reachable); for
 100k and 1m it is sparse: the pairs within ``3 × radius`` plus each demand's 3 nearest
@@ -82,8 +82,8 @@ SEED = 20_240_401
 
 # --------------------------------------------------------------------------- instances
 def radius_for(p: int) -> float:
-    """Coverage radius: p discs of total area 1.1 × the unit square."""
-    return math.sqrt(1.1 / (p * math.pi))
+    """Coverage radius: p discs of total area 0.8 × the unit square."""
+    return math.sqrt(0.8 / (p * math.pi))
 
 
 def make_instance(size: str) -> dict[str, Any]:

@@ -13,7 +13,13 @@ import time
 import numpy as np
 import scipy.sparse as sp
 
-from solvers._common import describe, fill_sites, make_solution, nearest_assignment
+from solvers._common import (
+    describe,
+    fill_sites,
+    make_solution,
+    nearest_assignment,
+    remaining,
+)
 from solvers._mip import relative_gap, solve_mip
 from solvers.formulations import max_cover_mip, set_cover_mip
 from solvers.heuristics import greedy_cover, mclp_greedy, mclp_swap
@@ -107,7 +113,7 @@ def solve_lscp(model: LSCP, options: SolveOptions) -> Solution:
         )
     warm = np.zeros(len(cols))
     warm[np.searchsorted(cols, greedy)] = 1.0
-    out = solve_mip(set_cover_mip(sub, sub_fixed), options, warm_start=warm)
+    out = solve_mip(set_cover_mip(sub, sub_fixed), remaining(options, start), warm_start=warm)
     if out.x is None:
         return make_solution(
             "lscp",
@@ -184,7 +190,9 @@ def solve_mclp(model: MCLP, options: SolveOptions) -> Solution:
     warm = np.zeros(n_sites + k)
     warm[greedy] = 1.0
     warm[n_sites:] = (M @ warm[:n_sites] > 0).astype(np.float64)
-    out = solve_mip(max_cover_mip(M, cw, p, fixed, offset=base), options, warm_start=warm)
+    out = solve_mip(
+        max_cover_mip(M, cw, p, fixed, offset=base), remaining(options, start), warm_start=warm
+    )
     if out.x is None:
         return make_solution(
             "mclp",
