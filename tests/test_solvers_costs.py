@@ -25,6 +25,26 @@ def test_duplicates_keep_the_cheapest() -> None:
     assert m.to_dense().tolist() == [[7.0, 3.0]]
 
 
+def test_sorted_and_shuffled_triples_give_the_same_matrix() -> None:
+    # row-major input skips the sort; shuffled input with duplicates is sorted and deduplicated
+    rng = np.random.default_rng(7)
+    dense = 1.0 + rng.random((40, 9)) * 10
+    dense[rng.random(dense.shape) < 0.3] = np.inf
+    ordered = CostMatrix.from_dense(dense)
+    r, c = np.nonzero(np.isfinite(dense))
+    perm = rng.permutation(len(r))
+    dup = perm[:25]
+    rows = np.r_[r[perm], r[dup], r[dup]]
+    cols = np.r_[c[perm], c[dup], c[dup]]
+    costs = np.r_[dense[r, c][perm], dense[r[dup], c[dup]] + 1.0, dense[r[dup], c[dup]] - 0.5]
+    shuffled = CostMatrix.from_triples(rows, cols, costs, dense.shape)
+    expect = dense.copy()
+    expect[r[dup], c[dup]] -= 0.5
+    assert np.array_equal(ordered.to_dense(), dense)
+    assert np.array_equal(shuffled.to_dense(), expect)
+    assert np.array_equal(shuffled.indptr, ordered.indptr)
+
+
 def test_within_is_inclusive() -> None:
     m = CostMatrix.from_dense(np.array([[10.0, 10.000001], [9.999, np.inf]]))
     assert m.within(10.0).toarray().tolist() == [[True, False], [True, False]]
