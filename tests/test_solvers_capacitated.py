@@ -321,11 +321,11 @@ def test_lorena_senne_sjc4_within_time_limit(data_dir: Path, name: str) -> None:
 
 @pytest.mark.parametrize(
     ("name", "within"),
-    [("SJC1", 0.015), ("SJC2", 0.015), pytest.param("SJC4a", 0.03, marks=pytest.mark.slow)],
+    [("SJC1", 0.015), ("SJC2", 0.015), pytest.param("SJC4a", 0.015, marks=pytest.mark.slow)],
 )
 def test_lorena_senne_heuristic_close_to_optimum(data_dir: Path, name: str, within: float) -> None:
     # locate–allocate alone stalls 6–10 % above the optimum on SJC4a; the site exchanges bring
-    # the heuristic backend within a few per cent (measured: SJC1 1.0 %, SJC2 0.8 %, SJC4a 2.7 %)
+    # the heuristic backend within about 1 % (measured: SJC1 1.0 %, SJC2 0.8 %, SJC4a 0.9 %)
     inst = load_cpmp(data_dir / "cpmp-lorena-senne" / f"{name}.dat")
     model = CapacitatedPMedian(inst.costs(), p=inst.p, capacity=inst.capacity, loads=inst.demand)
     sol = solve(model, backend="heuristic", time_limit=60)
