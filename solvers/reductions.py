@@ -96,8 +96,16 @@ def coverage_classes(
 
 
 #: skip a dominance test whose pairwise intersection work (Σ count²) would exceed this
-_DOMINANCE_WORK = 60_000_000
+#: (measured: 2·10⁸ took 1.1 s on the 100k × 2k benchmark's 38,754 coverage classes)
+_DOMINANCE_WORK = 2_000_000_000
 _CHUNK = 2_000
+#: about this many pairwise products per chunk (bounds the memory of one ``A[chunk] @ Aᵀ``)
+_CHUNK_PRODUCTS = 20_000_000
+
+
+def _chunk(n: int, work: float) -> int:
+    """Rows per chunk so one chunk's product holds about ``_CHUNK_PRODUCTS`` entries."""
+    return int(max(16, min(_CHUNK, _CHUNK_PRODUCTS * n / max(work, 1.0))))
 
 
 def _subset_pairs(A: sp.csr_array, chunk_rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -126,11 +134,13 @@ def dominated_rows(cover: sp.csr_array, max_work: float = _DOMINANCE_WORK) -> np
     A = sp.csr_array(cover, dtype=np.int32)
     n = A.shape[0]
     out = np.zeros(n, dtype=bool)
-    if n < 2 or _work(A, 0) > max_work:
+    work = _work(A, 0)
+    if n < 2 or work > max_work:
         return out
     size = np.diff(A.indptr)
-    for lo in range(0, n, _CHUNK):
-        a, b = _subset_pairs(A, np.arange(lo, min(lo + _CHUNK, n)))
+    step = _chunk(n, work)
+    for lo in range(0, n, step):
+        a, b = _subset_pairs(A, np.arange(lo, min(lo + step, n)))
         # a ⊆ b with |a| == |b| means equal rows: drop only the later one
         drop = (size[b] > size[a]) | (b > a)
         out[b[drop & (size[a] > 0)]] = True
@@ -151,14 +161,16 @@ def dominated_columns(
     At = sp.csr_array(sp.csc_array(cover, dtype=np.int32).T)
     m = At.shape[0]
     out = np.zeros(m, dtype=bool)
-    if m < 2 or _work(At, 0) > max_work:
+    work = _work(At, 0)
+    if m < 2 or work > max_work:
         return out
     fixed_mask = np.zeros(m, dtype=bool)
     fixed_mask[np.asarray(fixed, dtype=np.int64)] = True
     size = np.diff(At.indptr)
     out[(size == 0) & ~fixed_mask] = True
-    for lo in range(0, m, _CHUNK):
-        j, k = _subset_pairs(At, np.arange(lo, min(lo + _CHUNK, m)))
+    step = _chunk(m, work)
+    for lo in range(0, m, step):
+        j, k = _subset_pairs(At, np.arange(lo, min(lo + step, m)))
         # column j's rows ⊆ column k's rows: drop j unless fixed; of equal columns keep the
         # fixed one, else the lowest index
         equal = size[j] == size[k]
