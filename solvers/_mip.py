@@ -92,6 +92,73 @@ def solve_mip(
 
 
 # --------------------------------------------------------------------------- HiGHS (direct)
+def _highs_lp(highspy: Any, mip: MatrixMIP) -> Any:
+    """``mip`` as a ``highspy.HighsLp`` (continuous; integrality is set by the caller)."""
+    A = sp.csc_array(mip.A)
+    A.sort_indices()
+    lp = highspy.HighsLp()
+    lp.num_col_ = mip.n_cols
+    lp.num_row_ = mip.n_rows
+    lp.col_cost_ = np.asarray(mip.c, dtype=np.float64)
+    lp.col_lower_ = np.asarray(mip.col_lower, dtype=np.float64)
+    lp.col_upper_ = np.asarray(mip.col_upper, dtype=np.float64)
+    lp.row_lower_ = np.asarray(mip.row_lower, dtype=np.float64)
+    lp.row_upper_ = np.asarray(mip.row_upper, dtype=np.float64)
+    lp.offset_ = float(mip.offset)
+    lp.sense_ = highspy.ObjSense.kMaximize if mip.sense == "max" else highspy.ObjSense.kMinimize
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    lp.a_matrix_.start_ = A.indptr.astype(np.int32)
+    lp.a_matrix_.index_ = A.indices.astype(np.int32)
+    lp.a_matrix_.value_ = A.data.astype(np.float64)
+    return lp
+
+
+@dataclass(frozen=True, eq=False)
+class LPRelaxation:
+    """The LP relaxation of a :class:`MatrixMIP`: a valid bound on the MIP and the LP point."""
+
+    bound: float
+    x: np.ndarray
+    time: float
+
+
+#: relative slack added to the LP objective before it is used as a bound (solver tolerances)
+_IPM_SLACK = 1e-6
+
+
+def lp_relaxation(mip: MatrixMIP, options: SolveOptions) -> LPRelaxation | None:
+    """Solve ``mip``'s LP relaxation by HiGHS's interior point method (then crossover).
+
+    On large covering LPs this is far faster than the dual simplex the MIP solver uses for
+    its root (MCLP with 11,417 coverage classes × 1,000 sites: 2.0 s against 39 s; the
+    crossover to a vertex added nothing measurable there or at 38,754 × 2,000, and without it
+    HiGHS leaves small LPs with status "unknown"). Returns None when it does not finish within
+    ``options.time_limit``. The bound is the LP optimum loosened by a relative 1e-6 (in the
+    direction that keeps it valid).
+    """
+    import highspy
+
+    start = time.perf_counter()
+    h = highspy.Highs()
+    h.setOptionValue("output_flag", bool(options.verbose))
+    h.setOptionValue("solver", "ipm")
+    h.setOptionValue("run_crossover", "on")
+    if options.time_limit is not None:
+        h.setOptionValue("time_limit", float(options.time_limit))
+    if options.threads is not None:
+        h.setOptionValue("threads", int(options.threads))
+    if h.passModel(_highs_lp(highspy, mip)) == highspy.HighsStatus.kError:
+        raise SolverError("HiGHS rejected the LP relaxation (passModel returned an error)")
+    h.run()
+    if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+        return None
+    value = float(h.getInfo().objective_function_value)
+    slack = _IPM_SLACK * max(1.0, abs(value))
+    bound = value + slack if mip.sense == "max" else value - slack
+    x = np.asarray(h.getSolution().col_value, dtype=np.float64)
+    return LPRelaxation(bound, x, time.perf_counter() - start)
+
+
 def _solve_highspy(
     mip: MatrixMIP,
     options: SolveOptions,
@@ -114,22 +181,7 @@ def _solve_highspy(
         if h.setOptionValue(key, value) == highspy.HighsStatus.kError:
             raise SolverError(f"HiGHS rejected option {key}={value!r}")
 
-    A = sp.csc_array(mip.A)
-    A.sort_indices()
-    lp = highspy.HighsLp()
-    lp.num_col_ = mip.n_cols
-    lp.num_row_ = mip.n_rows
-    lp.col_cost_ = np.asarray(mip.c, dtype=np.float64)
-    lp.col_lower_ = np.asarray(mip.col_lower, dtype=np.float64)
-    lp.col_upper_ = np.asarray(mip.col_upper, dtype=np.float64)
-    lp.row_lower_ = np.asarray(mip.row_lower, dtype=np.float64)
-    lp.row_upper_ = np.asarray(mip.row_upper, dtype=np.float64)
-    lp.offset_ = float(mip.offset)
-    lp.sense_ = highspy.ObjSense.kMaximize if mip.sense == "max" else highspy.ObjSense.kMinimize
-    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-    lp.a_matrix_.start_ = A.indptr.astype(np.int32)
-    lp.a_matrix_.index_ = A.indices.astype(np.int32)
-    lp.a_matrix_.value_ = A.data.astype(np.float64)
+    lp = _highs_lp(highspy, mip)
     has_int = bool(np.any(mip.integer))
     if has_int:
         lp.integrality_ = [

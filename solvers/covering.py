@@ -7,6 +7,7 @@ the ``heuristic`` backend).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 
@@ -20,7 +21,7 @@ from solvers._common import (
     nearest_assignment,
     remaining,
 )
-from solvers._mip import relative_gap, solve_mip
+from solvers._mip import lp_relaxation, relative_gap, solve_mip
 from solvers.formulations import max_cover_mip, set_cover_mip
 from solvers.heuristics import greedy_cover, mclp_greedy, mclp_swap
 from solvers.models import LSCP, MCLP
@@ -36,6 +37,13 @@ from solvers.result import Solution, Status
 __all__ = ["reduce_cover", "solve_lscp", "solve_mclp"]
 
 logger = logging.getLogger(__name__)
+
+#: MCLP coverage pairs (classes × sites within reach) from which the LP relaxation is solved
+#: by interior point before the MIP (at 11,417 × 1,000 with 183k pairs: 1.9 s vs 39 s for
+#: the MIP's dual-simplex root; at 2,556 × 300 both are fast)
+_LP_FIRST_PAIRS = 100_000
+#: share of the time left that the interior-point LP may take
+_LP_SHARE = 0.5
 
 
 def _cover_details(classes: CoverageClasses) -> dict:
@@ -187,13 +195,52 @@ def solve_mclp(model: MCLP, options: SolveOptions) -> Solution:
             details=details | {"covered_weight": obj},
         )
     n_sites = costs.n_sites
+    mip = max_cover_mip(M, cw, p, fixed, offset=base)
+    best, best_value = greedy, _covered_weight(M, cw, greedy)
+    lp_bound = None
+    if M.nnz >= _LP_FIRST_PAIRS and options.backend == "highs":
+        # large model: the LP bound by interior point first (the MIP's own root LP, by dual
+        # simplex, can take the whole time limit), and its point rounded into a plan
+        share = remaining(options, start)
+        if share.time_limit is not None:
+            share = dataclasses.replace(share, time_limit=share.time_limit * _LP_SHARE)
+        relax = lp_relaxation(mip, share)
+        if relax is not None:
+            lp_bound = relax.bound
+            cand = mclp_swap(M, cw, _top_sites(relax.x[:n_sites], p, fixed), fixed)
+            value = _covered_weight(M, cw, cand)
+            if value > best_value:
+                best, best_value = cand, value
+            details |= {"lp_bound": lp_bound, "lp_time": relax.time, "lp_rounded": value}
+            ceiling = lp_bound
+            if np.all(cw == np.round(cw)) and float(base) == round(base):
+                ceiling = float(np.floor(lp_bound + 1e-9))
+            if base + best_value >= ceiling - 1e-9 * max(1.0, abs(ceiling)):
+                obj = base + best_value
+                return make_solution(
+                    "mclp",
+                    status=Status.OPTIMAL,
+                    start=start,
+                    backend=options.backend,
+                    objective=obj,
+                    bound=obj,
+                    gap=0.0,
+                    open_sites=best,
+                    assignment=nearest_assignment(costs, best)[0],
+                    details=details | {"covered_weight": obj, "proof": "LP bound"},
+                )
     warm = np.zeros(n_sites + k)
-    warm[greedy] = 1.0
+    warm[best] = 1.0
     warm[n_sites:] = (M @ warm[:n_sites] > 0).astype(np.float64)
-    out = solve_mip(
-        max_cover_mip(M, cw, p, fixed, offset=base), remaining(options, start), warm_start=warm
-    )
-    if out.x is None:
+    out = solve_mip(mip, remaining(options, start), warm_start=warm)
+    bound = out.bound
+    if lp_bound is not None and out.status != Status.INFEASIBLE:
+        bound = lp_bound if bound is None else min(bound, lp_bound)
+    if (
+        out.x is None
+        and out.status in (Status.INFEASIBLE, Status.NO_SOLUTION)
+        and (out.status == Status.INFEASIBLE or lp_bound is None)
+    ):
         return make_solution(
             "mclp",
             status=out.status,
@@ -203,17 +250,30 @@ def solve_mclp(model: MCLP, options: SolveOptions) -> Solution:
             reason=out.message,
             details=details,
         )
-    open_sites = np.flatnonzero(out.x[:n_sites] > 0.5)
+    status = out.status
+    open_sites = best if out.x is None else np.flatnonzero(out.x[:n_sites] > 0.5)
+    if out.x is None or _covered_weight(M, cw, open_sites) < best_value:
+        open_sites = best  # the MIP returned nothing better than the warm start
+        if status == Status.NO_SOLUTION:
+            status = Status.FEASIBLE
     obj = base + _covered_weight(M, cw, open_sites)
     return make_solution(
         "mclp",
-        status=out.status,
+        status=status,
         start=start,
         backend=out.backend,
         objective=obj,
-        bound=out.bound,
-        gap=0.0 if out.status == Status.OPTIMAL else relative_gap(obj, out.bound),
+        bound=bound,
+        gap=0.0 if status == Status.OPTIMAL else relative_gap(obj, bound),
         open_sites=open_sites,
         assignment=nearest_assignment(costs, open_sites)[0],
         details=details | {"covered_weight": obj},
     )
+
+
+def _top_sites(y: np.ndarray, p: int, fixed: np.ndarray) -> np.ndarray:
+    """The fixed sites plus the largest LP values up to ``p`` sites."""
+    fixed = np.asarray(fixed, dtype=np.int64)
+    score = np.asarray(y, dtype=np.float64).copy()
+    score[fixed] = np.inf
+    return np.sort(np.argsort(-score, kind="stable")[:p])

@@ -101,3 +101,53 @@ def test_lscp_and_pcenter_optimal_against_brute_force(seed: int) -> None:
     )
     assert s.status == "optimal" and abs(s.objective - bp) < 1e-12
     assert len(s.open_sites) == p
+
+
+# ----------------------------------------------------------------- MCLP: interior-point LP first
+def _mclp_bruteforce(cover: np.ndarray, w: np.ndarray, p: int, fixed: tuple[int, ...]) -> float:
+    free = [j for j in range(cover.shape[1]) if j not in fixed]
+    best = 0.0
+    for extra in itertools.combinations(free, p - len(fixed)):
+        chosen = list(fixed) + list(extra)
+        best = max(best, float(w[cover[:, chosen].any(axis=1)].sum()))
+    return best
+
+
+def test_lp_relaxation_bound_of_a_hand_checked_cover() -> None:
+    # three sites with disjoint demand sets of weight 5, 3 and 2; p = 2: LP optimum 8, integral
+    from solvers._mip import lp_relaxation
+    from solvers.formulations import max_cover_mip
+    from solvers.options import SolveOptions
+
+    cover = sp.csr_array(np.array([[1, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1]], dtype=bool))
+    mip = max_cover_mip(cover, np.array([2.0, 3.0, 3.0, 2.0]), 2, np.zeros(0, dtype=np.int64))
+    relax = lp_relaxation(mip, SolveOptions())
+    assert relax is not None
+    assert relax.bound == pytest.approx(8.0, rel=1e-6) and relax.bound >= 8.0
+    assert relax.x[:3] == pytest.approx([1.0, 1.0, 0.0], abs=1e-6)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_mclp_lp_first_path_matches_brute_force(monkeypatch: pytest.MonkeyPatch, seed: int) -> None:
+    # force the large-model path (LP by interior point, rounding, then the MIP) on small
+    # random instances and check the optimum, the bound and the proof against brute force
+    import solvers.covering as covering
+
+    rng = np.random.default_rng(seed)
+    n, m, p = 60, 9, 3
+    pts, sites = rng.random((n, 2)), rng.random((m, 2))
+    d = np.linalg.norm(pts[:, None] - sites[None], axis=2)
+    w = rng.integers(1, 10, n).astype(float)
+    fixed = (0,) if seed % 2 else ()
+    best = _mclp_bruteforce(d <= 0.3, w, p, fixed)
+    model_args = {"threshold": 0.3, "p": p, "weights": w, "fixed": list(fixed)}
+    from solvers import MCLP
+
+    regular = solve(MCLP(CostMatrix.from_dense(d), **model_args))
+    monkeypatch.setattr(covering, "_LP_FIRST_PAIRS", 0)
+    forced = solve(MCLP(CostMatrix.from_dense(d), **model_args))
+    assert regular.status == forced.status == "optimal"
+    assert regular.objective == forced.objective == pytest.approx(best)
+    assert forced.details["lp_bound"] >= best - 1e-9
+    assert forced.details["lp_rounded"] <= best + 1e-9
+    assert set(fixed) <= set(forced.open_sites.tolist()) and len(forced.open_sites) == p
