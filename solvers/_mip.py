@@ -92,7 +92,7 @@ def solve_mip(
 
 
 # --------------------------------------------------------------------------- HiGHS (direct)
-def _highs_lp(highspy: Any, mip: MatrixMIP) -> Any:
+def highs_lp(highspy: Any, mip: MatrixMIP) -> Any:
     """``mip`` as a ``highspy.HighsLp`` (continuous; integrality is set by the caller)."""
     A = sp.csc_array(mip.A)
     A.sort_indices()
@@ -147,7 +147,7 @@ def lp_relaxation(mip: MatrixMIP, options: SolveOptions) -> LPRelaxation | None:
         h.setOptionValue("time_limit", float(options.time_limit))
     if options.threads is not None:
         h.setOptionValue("threads", int(options.threads))
-    if h.passModel(_highs_lp(highspy, mip)) == highspy.HighsStatus.kError:
+    if h.passModel(highs_lp(highspy, mip)) == highspy.HighsStatus.kError:
         raise SolverError("HiGHS rejected the LP relaxation (passModel returned an error)")
     h.run()
     if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
@@ -181,7 +181,7 @@ def _solve_highspy(
         if h.setOptionValue(key, value) == highspy.HighsStatus.kError:
             raise SolverError(f"HiGHS rejected option {key}={value!r}")
 
-    lp = _highs_lp(highspy, mip)
+    lp = highs_lp(highspy, mip)
     has_int = bool(np.any(mip.integer))
     if has_int:
         lp.integrality_ = [

@@ -61,7 +61,7 @@ import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
 from siting_errors import InputError
-from solvers._mip import MatrixMIP, relative_gap, solve_mip
+from solvers._mip import MatrixMIP, highs_lp, relative_gap, solve_mip
 from solvers.costs import CostMatrix
 from solvers.heuristics import pmedian_greedy_swap
 from solvers.models import CapacitatedPMedian
@@ -577,33 +577,38 @@ def _relocate(model: CapacitatedPMedian, pairs: _Pairs, plan: _Plan, penalty: fl
     return np.sort(new_open)
 
 
-def _screen(model: CapacitatedPMedian, pairs: _Pairs, sites: np.ndarray, penalty: float) -> float:
-    """Quick value of an open-site set: regret assignment + single shifts."""
+def _fast_assign(
+    model: CapacitatedPMedian, pairs: _Pairs, sites: np.ndarray, penalty: float
+) -> tuple[float, np.ndarray]:
+    """Quick value of an open-site set (regret assignment + single shifts) and, per demand,
+    the site serving it (-1 where inactive); value inf if some demand reaches no open site."""
     local = _Local(model, pairs, sites, penalty)
+    site_of = np.full(model.costs.n_demand, -1, dtype=np.int64)
     at = local.regret_assign()
     if at is None:
-        return INF
-    cost, viol = local.score(local.shift(at))
-    return cost + penalty * viol
+        return INF, site_of
+    at = local.shift(at)
+    site_of[local.dem] = local.sites[at]
+    cost, viol = local.score(at)
+    return cost + penalty * viol, site_of
 
 
 def _exchange(
     model: CapacitatedPMedian, pairs: _Pairs, plan: _Plan, penalty: float, deadline: float
 ) -> np.ndarray | None:
     """Site exchange: close one non-fixed open site and open one of the few sites that would
-    serve its cluster most cheaply, first improvement by :func:`_screen`; repeated until no
+    serve its cluster most cheaply, first improvement by :func:`_fast_assign`; repeated until no
     exchange helps (or the deadline). None if no exchange improved the plan."""
     n_s = model.costs.n_sites
     is_fixed = np.zeros(n_s, dtype=bool)
     is_fixed[model.fixed] = True
     sites = plan.open_sites.copy()
-    current = _screen(model, pairs, sites, penalty)
+    current, site_of = _fast_assign(model, pairs, sites, penalty)
     improved = False
     tried: set[tuple[int, ...]] = {tuple(sites.tolist())}
     for _ in range(_EXCHANGE_MOVES):
         moved = False
-        probe = _Plan(sites, _site_of(model, pairs, sites, penalty), 0.0, 0.0)
-        cl = _clusters(model, pairs, probe)
+        cl = _clusters(model, pairs, _Plan(sites, site_of, 0.0, 0.0))
         is_open = np.zeros(n_s, dtype=bool)
         is_open[sites] = True
         moves = []
@@ -624,25 +629,13 @@ def _exchange(
             if key in tried:
                 continue
             tried.add(key)
-            value = _screen(model, pairs, cand, penalty)
+            value, cand_site_of = _fast_assign(model, pairs, cand, penalty)
             if value < current - _EPS * (1.0 + abs(current)):
-                sites, current, improved, moved = cand, value, True, True
+                sites, current, site_of, improved, moved = cand, value, cand_site_of, True, True
                 break
         if not moved:
             break
     return sites if improved else None
-
-
-def _site_of(
-    model: CapacitatedPMedian, pairs: _Pairs, sites: np.ndarray, penalty: float
-) -> np.ndarray:
-    """Per demand the site serving it after regret + shift (-1 where inactive)."""
-    local = _Local(model, pairs, sites, penalty)
-    site_of = np.full(model.costs.n_demand, -1, dtype=np.int64)
-    at = local.regret_assign()
-    if at is not None:
-        site_of[local.dem] = local.sites[local.shift(at)]
-    return site_of
 
 
 def _initial_sites(
@@ -868,20 +861,7 @@ def _lp_relaxation(
         h.setOptionValue("time_limit", float(options.time_limit))
     if options.threads is not None:
         h.setOptionValue("threads", int(options.threads))
-    A = sp.csc_array(mip.A)
-    A.sort_indices()
-    lp = highspy.HighsLp()
-    lp.num_col_, lp.num_row_ = mip.n_cols, mip.n_rows
-    lp.col_cost_ = np.asarray(mip.c, dtype=np.float64)
-    lp.col_lower_ = np.asarray(mip.col_lower, dtype=np.float64)
-    lp.col_upper_ = np.asarray(mip.col_upper, dtype=np.float64)
-    lp.row_lower_ = np.asarray(mip.row_lower, dtype=np.float64)
-    lp.row_upper_ = np.asarray(mip.row_upper, dtype=np.float64)
-    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-    lp.a_matrix_.start_ = A.indptr.astype(np.int32)
-    lp.a_matrix_.index_ = A.indices.astype(np.int32)
-    lp.a_matrix_.value_ = A.data.astype(np.float64)
-    h.passModel(lp)
+    h.passModel(highs_lp(highspy, mip))
     h.run()
     if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
         return None

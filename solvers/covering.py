@@ -236,11 +236,7 @@ def solve_mclp(model: MCLP, options: SolveOptions) -> Solution:
     bound = out.bound
     if lp_bound is not None and out.status != Status.INFEASIBLE:
         bound = lp_bound if bound is None else min(bound, lp_bound)
-    if (
-        out.x is None
-        and out.status in (Status.INFEASIBLE, Status.NO_SOLUTION)
-        and (out.status == Status.INFEASIBLE or lp_bound is None)
-    ):
+    if out.status == Status.INFEASIBLE:
         return make_solution(
             "mclp",
             status=out.status,
@@ -250,12 +246,11 @@ def solve_mclp(model: MCLP, options: SolveOptions) -> Solution:
             reason=out.message,
             details=details,
         )
-    status = out.status
+    # the heuristic plan stands when the MIP returned nothing better (or nothing at all)
+    status = Status.FEASIBLE if out.status == Status.NO_SOLUTION else out.status
     open_sites = best if out.x is None else np.flatnonzero(out.x[:n_sites] > 0.5)
-    if out.x is None or _covered_weight(M, cw, open_sites) < best_value:
-        open_sites = best  # the MIP returned nothing better than the warm start
-        if status == Status.NO_SOLUTION:
-            status = Status.FEASIBLE
+    if _covered_weight(M, cw, open_sites) < best_value:
+        open_sites = best
     obj = base + _covered_weight(M, cw, open_sites)
     return make_solution(
         "mclp",
