@@ -27,15 +27,20 @@ def nearest_assignment(costs: CostMatrix, open_sites: np.ndarray) -> tuple[np.nd
     is_open = np.zeros(costs.n_sites, dtype=bool)
     is_open[open_sites] = True
     mask = is_open[costs.indices]
+    # the open pairs in CSR order (rows ascending): per row, the smallest cost, then among
+    # the pairs at that cost the lowest site, by segment reductions (no sort)
     rows = costs.rows()[mask]
+    if len(rows) == 0:
+        return assign, cost
     sites = costs.indices[mask].astype(np.int64)
     data = costs.data[mask]
-    order = np.lexsort((sites, data, rows))
-    rows, sites, data = rows[order], sites[order], data[order]
-    first = np.ones(len(rows), dtype=bool)
-    first[1:] = rows[1:] != rows[:-1]
-    assign[rows[first]] = sites[first]
-    cost[rows[first]] = data[first]
+    starts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
+    counts = np.diff(np.append(starts, len(rows)))
+    low = np.minimum.reduceat(data, starts)
+    at_low = data == np.repeat(low, counts)
+    site = np.minimum.reduceat(np.where(at_low, sites, costs.n_sites), starts)
+    assign[rows[starts]] = site
+    cost[rows[starts]] = low
     return assign, cost
 
 

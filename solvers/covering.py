@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import time
+from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
@@ -34,7 +36,7 @@ from solvers.reductions import (
 )
 from solvers.result import Solution, Status
 
-__all__ = ["reduce_cover", "solve_lscp", "solve_mclp"]
+__all__ = ["CoverOutcome", "min_cover", "reduce_cover", "solve_lscp", "solve_mclp"]
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +46,10 @@ logger = logging.getLogger(__name__)
 _LP_FIRST_PAIRS = 100_000
 #: share of the time left that the interior-point LP may take
 _LP_SHARE = 0.5
+#: share of the time left that the set-cover MIP restricted to the LP's support may take
+_SUPPORT_SHARE = 0.3
+#: LP values above this count as used (the support of the LP point)
+_SUPPORT_TOL = 1e-6
 
 
 def _cover_details(classes: CoverageClasses) -> dict:
@@ -70,6 +76,133 @@ def reduce_cover(
     position[cols] = np.arange(len(cols))
     info = {"rows_after_dominance": int(sub.shape[0]), "sites_after_dominance": len(cols)}
     return sub, cols, position[fixed], info
+
+
+def _share(options: SolveOptions, start: float, fraction: float) -> SolveOptions:
+    """``options`` with a ``fraction`` of the time left as its limit."""
+    left = remaining(options, start)
+    if left.time_limit is None:
+        return left
+    return dataclasses.replace(left, time_limit=left.time_limit * fraction)
+
+
+@dataclass(frozen=True)
+class CoverOutcome:
+    """A set-cover solve on a reduced system: status, the open columns, the bound on the
+    number of open columns, and which step decided (``greedy``, ``lp``, ``support`` or
+    ``mip``). With ``max_sites``, ``FEASIBLE`` means a cover within it was found (enough for
+    the feasibility question) and ``INFEASIBLE`` that none exists."""
+
+    status: Status
+    sites: np.ndarray | None
+    bound: float | None
+    backend: str
+    message: str
+    decided_by: str
+
+
+def _support_mip(
+    cover: sp.csr_array, fixed: np.ndarray, x: np.ndarray, options: SolveOptions
+) -> np.ndarray | None:
+    """The cover MIP restricted to the columns the LP point uses (RENS-style: columns at 0
+    in the LP stay closed): its best cover, or None when there is none (the support does
+    not cover every row, or no cover was found in time)."""
+    keep = x > _SUPPORT_TOL
+    keep[fixed] = True
+    cols = np.flatnonzero(keep)
+    part = sp.csr_array(cover[:, cols])
+    if (np.diff(part.indptr) == 0).any():
+        return None
+    position = np.full(cover.shape[1], -1, dtype=np.int64)
+    position[cols] = np.arange(len(cols))
+    out = solve_mip(set_cover_mip(part, position[fixed]), options)
+    return None if out.x is None else cols[np.flatnonzero(out.x > 0.5)]
+
+
+def min_cover(
+    cover: sp.csr_array,
+    fixed: np.ndarray,
+    options: SolveOptions,
+    *,
+    max_sites: int | None = None,
+) -> CoverOutcome:
+    """Fewest columns covering every row of a (reduced) boolean system, fixed columns open;
+    with ``max_sites``, only whether a cover of at most that many columns exists.
+
+    Steps, cheapest first, each of which may decide: the greedy cover (a cover within
+    ``max_sites`` answers the feasibility question); the LP relaxation by interior point,
+    whose optimum rounded up is a lower bound on the count (above ``max_sites``: no cover;
+    equal to a cover found: that cover is minimal); the MIP restricted to the LP's support
+    (a share :data:`_SUPPORT_SHARE` of the time); then the full MIP, warm-started from the
+    best cover so far. The LP steps run with the ``highs`` backend only.
+    """
+    start = time.perf_counter()
+    fixed = np.asarray(fixed, dtype=np.int64)
+    greedy = greedy_cover(cover, fixed)
+    if max_sites is not None and len(greedy) <= max_sites:
+        return CoverOutcome(Status.FEASIBLE, greedy, None, options.backend, "greedy", "greedy")
+    best = greedy
+    lower: float | None = None
+    if options.backend == "highs":
+        share = _share(options, start, _LP_SHARE)
+        relax = lp_relaxation(set_cover_mip(cover, fixed), share)
+        if relax is not None:
+            lower = float(math.ceil(relax.bound - 1e-9))
+            if max_sites is not None and lower > max_sites:
+                return CoverOutcome(
+                    Status.INFEASIBLE,
+                    None,
+                    lower,
+                    options.backend,
+                    f"the LP bound needs at least {lower:g} sites",
+                    "lp",
+                )
+            if len(best) <= lower:
+                return CoverOutcome(Status.OPTIMAL, best, lower, "highs", "LP bound", "lp")
+            t_support = time.perf_counter()
+            found = _support_mip(cover, fixed, relax.x, _share(options, start, _SUPPORT_SHARE))
+            logger.debug(
+                "cover %s: LP bound %g (%.2f s), greedy %d, support MIP %s (%.2f s)",
+                cover.shape,
+                lower,
+                relax.time,
+                len(greedy),
+                None if found is None else len(found),
+                time.perf_counter() - t_support,
+            )
+            if found is not None and len(found) < len(best):
+                best = found
+                if max_sites is not None and len(best) <= max_sites:
+                    return CoverOutcome(
+                        Status.FEASIBLE, best, lower, "highs", "LP support", "support"
+                    )
+                if len(best) <= lower:
+                    return CoverOutcome(Status.OPTIMAL, best, lower, "highs", "LP bound", "support")
+    mip = set_cover_mip(cover, fixed, max_sites=max_sites)
+    if max_sites is None:
+        warm = np.zeros(cover.shape[1])
+        warm[best] = 1.0
+        out = solve_mip(mip, remaining(options, start), warm_start=warm)
+    else:
+        # a feasibility question: the first cover within ``max_sites`` answers it
+        extra = {"mip_max_improving_sols": 1} if options.backend == "highs" else None
+        out = solve_mip(mip, remaining(options, start), highs_options=extra)
+    bound = out.bound
+    if lower is not None and out.status != Status.INFEASIBLE:
+        bound = lower if bound is None else max(bound, lower)
+    if out.x is None:
+        sites = best if max_sites is None else None
+        status = out.status
+        if sites is not None and status == Status.NO_SOLUTION:
+            status = Status.FEASIBLE
+        return CoverOutcome(status, sites, bound, out.backend, out.message, "mip")
+    sites = np.flatnonzero(out.x > 0.5)
+    if max_sites is None and len(best) < len(sites):
+        sites = best
+    status = out.status
+    if max_sites is None and bound is not None and len(sites) <= bound + 1e-9:
+        status = Status.OPTIMAL
+    return CoverOutcome(status, sites, bound, out.backend, out.message, "mip")
 
 
 def solve_lscp(model: LSCP, options: SolveOptions) -> Solution:
@@ -107,8 +240,8 @@ def solve_lscp(model: LSCP, options: SolveOptions) -> Solution:
         )
     sub, cols, sub_fixed, info = reduce_cover(classes.matrix, fixed)
     details |= info
-    greedy = cols[greedy_cover(sub, sub_fixed)]
     if options.backend == "heuristic":
+        greedy = cols[greedy_cover(sub, sub_fixed)]
         return make_solution(
             "lscp",
             status=Status.FEASIBLE,
@@ -119,10 +252,9 @@ def solve_lscp(model: LSCP, options: SolveOptions) -> Solution:
             assignment=nearest_assignment(costs, greedy)[0],
             details=details,
         )
-    warm = np.zeros(len(cols))
-    warm[np.searchsorted(cols, greedy)] = 1.0
-    out = solve_mip(set_cover_mip(sub, sub_fixed), remaining(options, start), warm_start=warm)
-    if out.x is None:
+    out = min_cover(sub, sub_fixed, remaining(options, start))
+    details["decided_by"] = out.decided_by
+    if out.sites is None:
         return make_solution(
             "lscp",
             status=out.status,
@@ -132,7 +264,7 @@ def solve_lscp(model: LSCP, options: SolveOptions) -> Solution:
             reason=out.message,
             details=details,
         )
-    open_sites = cols[np.flatnonzero(out.x > 0.5)]
+    open_sites = cols[out.sites]
     obj = float(len(open_sites))
     return make_solution(
         "lscp",
@@ -201,10 +333,7 @@ def solve_mclp(model: MCLP, options: SolveOptions) -> Solution:
     if M.nnz >= _LP_FIRST_PAIRS and options.backend == "highs":
         # large model: the LP bound by interior point first (the MIP's own root LP, by dual
         # simplex, can take the whole time limit), and its point rounded into a plan
-        share = remaining(options, start)
-        if share.time_limit is not None:
-            share = dataclasses.replace(share, time_limit=share.time_limit * _LP_SHARE)
-        relax = lp_relaxation(mip, share)
+        relax = lp_relaxation(mip, _share(options, start, _LP_SHARE))
         if relax is not None:
             lp_bound = relax.bound
             cand = mclp_swap(M, cw, _top_sites(relax.x[:n_sites], p, fixed), fixed)

@@ -1,8 +1,9 @@
 """p-center solve: the smallest radius within which ``p`` sites cover all demand.
 
 Bisection over the sorted distinct costs between a lower bound (the largest nearest-candidate
-cost) and the greedy + swap plan's radius, each step a set-covering feasibility MIP with at most
-``p`` sites on the merged coverage classes.
+cost) and the greedy + swap plan's radius, each step a set-covering feasibility test with at
+most ``p`` sites on the merged, dominance-reduced coverage classes
+(:func:`solvers.covering.min_cover`: greedy, LP bound, LP-support MIP, then the MIP).
 """
 
 from __future__ import annotations
@@ -20,9 +21,8 @@ from solvers._common import (
     out_of_time,
     remaining,
 )
-from solvers._mip import relative_gap, solve_mip
-from solvers.covering import reduce_cover
-from solvers.formulations import set_cover_mip
+from solvers._mip import relative_gap
+from solvers.covering import min_cover, reduce_cover
 from solvers.heuristics import pmedian_greedy_swap
 from solvers.models import PCenter
 from solvers.options import SolveOptions
@@ -75,6 +75,7 @@ def solve_pcenter(model: PCenter, options: SolveOptions) -> Solution:
     infeasible_below = lb  # every radius below this is proven infeasible
     timed_out = False
     iterations = 0
+    decided: dict[str, int] = {}  # which step of the covering test decided, per step
     while lo < hi:
         mid = (lo + hi) // 2
         iterations += 1
@@ -87,14 +88,14 @@ def solve_pcenter(model: PCenter, options: SolveOptions) -> Solution:
             hi, best_sites = mid, fixed
             continue
         sub, cols, sub_fixed, _ = reduce_cover(classes.matrix, fixed)
-        mip = set_cover_mip(sub, sub_fixed, max_sites=p)
-        out = solve_mip(mip, remaining(options, start))
+        out = min_cover(sub, sub_fixed, remaining(options, start), max_sites=p)
+        decided[out.decided_by] = decided.get(out.decided_by, 0) + 1
         if out.status == Status.INFEASIBLE:
             lo = mid + 1
             infeasible_below = float(values[lo])
-        elif out.x is not None:
+        elif out.sites is not None:
             hi = mid
-            best_sites = cols[np.flatnonzero(out.x > 0.5)]
+            best_sites = cols[out.sites]
         else:
             timed_out = True
             break
@@ -116,5 +117,5 @@ def solve_pcenter(model: PCenter, options: SolveOptions) -> Solution:
         gap=0.0 if status == Status.OPTIMAL else relative_gap(obj, bound),
         open_sites=best_sites,
         assignment=assign,
-        details={"iterations": iterations},
+        details={"iterations": iterations} | {f"decided_by_{k}": v for k, v in decided.items()},
     )

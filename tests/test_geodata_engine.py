@@ -115,6 +115,44 @@ def test_whole_graph_fallbacks_are_exact() -> None:
         bounded_times(zero, np.array([3]), cutoff=10.0)
 
 
+def _failing_child(group_ids: list[int], buffer: object) -> None:
+    raise RuntimeError("a child that dies")
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+def test_whole_graph_split_over_processes_is_exact(
+    reverse: bool, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    net = _grid_network(4, n_side=30)
+    rng = np.random.default_rng(4)
+    sources = np.append(rng.choice(net.n_nodes, 97, replace=False), [11, 11])  # duplicates
+    limits = rng.uniform(2000.0, 6000.0, len(sources))
+    limits[[3, 50]] = -1.0  # empty rows in both shares
+    assert not traveltime._plan(net, sources, np.maximum(limits, 0)).local
+    graph = net.reversed_graph() if reverse else net.graph
+    full = dijkstra(graph, directed=True, indices=sources)
+    want = np.where(full <= limits[:, None], full, np.inf)
+    one = bounded_times(net, sources, cutoff=limits, reverse=reverse, workers=1)
+    np.testing.assert_array_equal(_dense(one), want)
+    # small chunks and small shared buffers: several rounds of two shares of several chunks
+    monkeypatch.setattr(traveltime, "CHUNK_BYTES", 8 * net.n_nodes * 7)
+    monkeypatch.setattr(traveltime, "SHARE_BYTES", 12 * net.n_nodes * 30)
+    for workers in (2, 3):
+        got = bounded_times(net, sources, cutoff=limits, reverse=reverse, workers=workers)
+        np.testing.assert_array_equal(_dense(got), want)
+        assert got.has_sorted_indices and got.indices.dtype == np.int32
+        assert np.array_equal(got.indptr, one.indptr)
+    mask = rng.random(net.n_nodes) < 0.4
+    masked = bounded_times(net, sources, cutoff=limits, reverse=reverse, targets=mask, workers=2)
+    np.testing.assert_array_equal(_dense(masked), np.where(mask[None, :], want, np.inf))
+    # a child that fails: its share is searched in this process, with a warning
+    monkeypatch.setattr(traveltime, "_shared_child", _failing_child)
+    with caplog.at_level("WARNING", logger="geodata.traveltime"):
+        got = bounded_times(net, sources, cutoff=limits, reverse=reverse, workers=2)
+    np.testing.assert_array_equal(_dense(got), want)
+    assert "searching its share here" in caplog.text
+
+
 def _points(xy: np.ndarray) -> gpd.GeoDataFrame:
     return gpd.GeoDataFrame(geometry=[Point(X0 + x, Y0 + y) for x, y in xy], crs=UTM)
 

@@ -80,3 +80,25 @@ def test_from_scipy_keeps_stored_zeros() -> None:
 def test_bad_triples(rows: list, cols: list, costs: list, message: str) -> None:
     with pytest.raises(InputError, match=message):
         CostMatrix.from_triples(rows, cols, costs, (2, 2))
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_nearest_assignment_matches_brute_force_with_ties(seed: int) -> None:
+    from solvers._common import nearest_assignment
+
+    rng = np.random.default_rng(seed)
+    n, m = 60, 9
+    D = rng.integers(0, 4, size=(n, m)).astype(float)  # many ties, explicit zeros
+    stored = rng.random((n, m)) < 0.5
+    rows, cols = np.nonzero(stored)
+    C = CostMatrix.from_triples(rows, cols, D[rows, cols], (n, m))
+    open_sites = rng.choice(m, size=4, replace=False)
+    assign, cost = nearest_assignment(C, open_sites)
+    for i in range(n):
+        options = [(D[i, j], j) for j in sorted(open_sites) if stored[i, j]]
+        if not options:
+            assert assign[i] == -1 and cost[i] == np.inf
+        else:
+            want_cost, want_site = min(options)
+            assert (assign[i], cost[i]) == (want_site, want_cost)
+    assert nearest_assignment(C, np.zeros(0, dtype=np.int64))[0].tolist() == [-1] * n

@@ -151,3 +151,77 @@ def test_mclp_lp_first_path_matches_brute_force(monkeypatch: pytest.MonkeyPatch,
     assert forced.details["lp_bound"] >= best - 1e-9
     assert forced.details["lp_rounded"] <= best + 1e-9
     assert set(fixed) <= set(forced.open_sites.tolist()) and len(forced.open_sites) == p
+
+
+# ----------------------------------------------------------------- min_cover: its steps decide
+def _min_cover_brute(M: np.ndarray, fixed: tuple[int, ...]) -> int:
+    m = M.shape[1]
+    for k in range(m + 1):
+        for S in itertools.combinations(range(m), k):
+            if set(fixed) <= set(S) and M[:, list(S)].any(axis=1).all():
+                return k
+    raise AssertionError("no cover")
+
+
+def _random_cover(rng: np.random.Generator) -> tuple[np.ndarray, tuple[int, ...]]:
+    n, m = int(rng.integers(8, 30)), int(rng.integers(6, 12))
+    M = rng.random((n, m)) < rng.uniform(0.15, 0.4)
+    M[np.arange(n), rng.integers(0, m, n)] = True  # every row coverable
+    fixed = tuple(int(j) for j in rng.choice(m, size=int(rng.integers(0, 2)), replace=False))
+    return M, fixed
+
+
+def test_min_cover_steps_match_brute_force(monkeypatch: pytest.MonkeyPatch) -> None:
+    from solvers import covering
+    from solvers.options import SolveOptions
+
+    seen: set[str] = set()
+    for seed in range(40):
+        rng = np.random.default_rng(500 + seed)
+        M, fixed = _random_cover(rng)
+        best = _min_cover_brute(M, fixed)
+        cover, f = sp.csr_array(M), np.array(fixed, dtype=np.int64)
+        out = covering.min_cover(cover, f, SolveOptions())
+        seen.add(out.decided_by)
+        assert out.status == "optimal" and len(out.sites) == best, seed
+        assert M[:, out.sites].any(axis=1).all() and set(fixed) <= set(out.sites.tolist())
+        assert out.bound is not None and out.bound <= best + 1e-9
+        # the feasibility question, both sides of the optimum
+        no = covering.min_cover(cover, f, SolveOptions(), max_sites=best - 1)
+        assert no.status == "infeasible" and no.sites is None, seed
+        yes = covering.min_cover(cover, f, SolveOptions(), max_sites=best)
+        assert yes.sites is not None and len(yes.sites) <= best
+        assert M[:, yes.sites].any(axis=1).all() and set(fixed) <= set(yes.sites.tolist())
+        seen |= {no.decided_by, yes.decided_by}
+    # the instances exercise the steps before the MIP (the next test forces the MIP)
+    assert {"greedy", "lp", "support"} <= seen, seen
+
+
+def test_min_cover_without_the_lp_steps_decides_by_the_mip(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from solvers import covering
+    from solvers.options import SolveOptions
+
+    # as when the LP does not finish in its share of the time
+    monkeypatch.setattr(covering, "lp_relaxation", lambda *args, **kwargs: None)
+    for seed in range(10):
+        M, fixed = _random_cover(np.random.default_rng(900 + seed))
+        best = _min_cover_brute(M, fixed)
+        cover, f = sp.csr_array(M), np.array(fixed, dtype=np.int64)
+        out = covering.min_cover(cover, f, SolveOptions())
+        assert out.status == "optimal" and len(out.sites) == best and out.decided_by == "mip"
+        assert M[:, out.sites].any(axis=1).all()
+        no = covering.min_cover(cover, f, SolveOptions(), max_sites=best - 1)
+        assert no.status == "infeasible" and no.decided_by == "mip"
+        yes = covering.min_cover(cover, f, SolveOptions(), max_sites=best)
+        assert yes.sites is not None and len(yes.sites) <= best
+
+
+def test_lscp_solution_reports_which_step_decided() -> None:
+    # two disjoint groups of three rows; columns 0 and 1 cover one group each, column 2 the
+    # middle rows of both: greedy takes 0 and 1, the LP bound (2) proves it minimal
+    D = np.array([[0.1, 9, 9], [0.1, 9, 0.1], [0.1, 9, 9], [9, 0.1, 9], [9, 0.1, 0.1], [9, 0.1, 9]])
+    s = solve(LSCP(CostMatrix.from_dense(D), threshold=0.5))
+    assert s.status == "optimal" and s.objective == 2.0 and s.bound == 2.0
+    assert sorted(s.open_sites.tolist()) == [0, 1] and s.details["decided_by"] == "lp"
