@@ -29,6 +29,7 @@ import mmap
 import multiprocessing
 import numbers
 import os
+import threading
 import weakref
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -74,8 +75,9 @@ _EPS = 1e-6
 
 # per network: the reversed CSR and the largest straight-line speed (computed once)
 _CACHE: weakref.WeakKeyDictionary[Network, dict[str, object]] = weakref.WeakKeyDictionary()
-# what forked workers search (set just before the pool forks)
+# what forked pool workers search (set just before the pool forks, under the lock)
 _SHARED: dict[str, object] = {}
+_SHARED_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True, eq=False)
@@ -366,10 +368,19 @@ def _worker(group_ids: list[int]) -> _Rows:
     )
 
 
-def _shared_child(group_ids: list[int], buffer: mmap.mmap) -> None:
+def _shared_child(
+    graph: sp.csr_array,
+    plan: _Plan,
+    sources: np.ndarray,
+    limits: np.ndarray,
+    targets: np.ndarray | None,
+    group_ids: list[int],
+    buffer: mmap.mmap,
+) -> None:
     """A forked process's share of a whole-graph search, written into ``buffer`` (shared
-    with the parent): reached count, row counts, nodes, seconds."""
-    part = _worker(group_ids)
+    with the parent): reached count, row counts, nodes, seconds. (Forked: the arguments are
+    the parent's objects, not copies sent through a pipe.)"""
+    part = _run_groups(graph, plan, sources, limits, targets, group_ids)
     _ShareLayout(len(part.pos), len(part.cols), part.cols.dtype).write(buffer, part)
 
 
@@ -411,33 +422,29 @@ def _split_whole_graph(
             share_ids[-1].append(list(range(len(groups), len(groups) + k)))
             groups.extend(np.array_split(share, k))
     plan = dataclasses.replace(plan, groups=groups)
+    args = (graph, plan, sources, limits, targets)
     parts: list[_Rows] = []
-    _SHARED.update(graph=graph, plan=plan, sources=sources, limits=limits, targets=targets)
     ctx = multiprocessing.get_context("fork")
-    try:
-        for shares in share_ids:
-            children = []
-            for share in shares[1:]:
-                rows = sum(len(plan.groups[g]) for g in share)
-                layout = _ShareLayout(rows, rows * n, np.dtype(itype))
-                buffer = mmap.mmap(-1, layout.nbytes)
-                proc = ctx.Process(target=_shared_child, args=(share, buffer), daemon=True)
-                proc.start()
-                children.append((share, buffer, proc))
-            parts.append(_worker(shares[0]))
-            for share, buffer, proc in children:
-                proc.join()
-                if proc.exitcode == 0:
-                    parts.append(_ShareLayout.read(buffer, plan, share, np.dtype(itype)))
-                else:
-                    logger.warning(
-                        "a search process exited with code %s; searching its share here",
-                        proc.exitcode,
-                    )
-                    parts.append(_worker(share))
-                buffer.close()
-    finally:
-        _SHARED.clear()
+    for shares in share_ids:
+        children = []
+        for share in shares[1:]:
+            rows = sum(len(plan.groups[g]) for g in share)
+            buffer = mmap.mmap(-1, _ShareLayout(rows, rows * n, np.dtype(itype)).nbytes)
+            proc = ctx.Process(target=_shared_child, args=(*args, share, buffer), daemon=True)
+            proc.start()
+            children.append((share, buffer, proc))
+        parts.append(_run_groups(*args, shares[0]))
+        for share, buffer, proc in children:
+            proc.join()
+            if proc.exitcode == 0:
+                parts.append(_ShareLayout.read(buffer, plan, share, np.dtype(itype)))
+            else:
+                logger.warning(
+                    "a search process exited with code %s; searching its share here",
+                    proc.exitcode,
+                )
+                parts.append(_run_groups(*args, share))
+            buffer.close()
     return _Rows.join(
         [p.pos for p in parts],
         [p.counts for p in parts],
@@ -510,13 +517,14 @@ def bounded_times(
     elif workers > 1 and _fork_available():
         # interleaved batches balance groups of different sizes
         batches = [ids[i :: 2 * workers] for i in range(2 * workers)]
-        _SHARED.update(graph=graph, plan=plan, sources=src, limits=limits, targets=targets)
-        try:
-            ctx = multiprocessing.get_context("fork")
-            with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
-                parts = list(pool.map(_worker, batches))
-        finally:
-            _SHARED.clear()
+        with _SHARED_LOCK:  # one pool at a time reads ``_SHARED`` (API jobs run in threads)
+            _SHARED.update(graph=graph, plan=plan, sources=src, limits=limits, targets=targets)
+            try:
+                ctx = multiprocessing.get_context("fork")
+                with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
+                    parts = list(pool.map(_worker, batches))
+            finally:
+                _SHARED.clear()
         found = _Rows.join(
             [p.pos for p in parts],
             [p.counts for p in parts],

@@ -44,8 +44,10 @@ logger = logging.getLogger(__name__)
 #: by interior point before the MIP (at 11,417 × 1,000 with 183k pairs: 1.9 s vs 39 s for
 #: the MIP's dual-simplex root; at 2,556 × 300 both are fast)
 _LP_FIRST_PAIRS = 100_000
-#: share of the time left that the interior-point LP may take
-_LP_SHARE = 0.5
+#: share of the time left that the interior-point LP may take (without its bound a large
+#: MCLP reports the total weight as its bound: the 100k × 2k LP took 17.7 s on one day and
+#: 28-32 s on another, past a half share of 60 s)
+_LP_SHARE = 0.75
 #: share of the time left that the set-cover MIP restricted to the LP's support may take
 _SUPPORT_SHARE = 0.3
 #: LP values above this count as used (the support of the LP point)
@@ -125,6 +127,7 @@ def min_cover(
     options: SolveOptions,
     *,
     max_sites: int | None = None,
+    stop_after: str | None = None,
 ) -> CoverOutcome:
     """Fewest columns covering every row of a (reduced) boolean system, fixed columns open;
     with ``max_sites``, only whether a cover of at most that many columns exists.
@@ -134,13 +137,20 @@ def min_cover(
     whose optimum rounded up is a lower bound on the count (above ``max_sites``: no cover;
     equal to a cover found: that cover is minimal); the MIP restricted to the LP's support
     (a share :data:`_SUPPORT_SHARE` of the time); then the full MIP, warm-started from the
-    best cover so far. The LP steps run with the ``highs`` backend only.
+    best cover so far. The LP steps run with the ``highs`` backend only. ``stop_after``
+    (``"greedy"`` or ``"lp"``) ends the solve after that step when it did not decide, with
+    status ``NO_SOLUTION`` and ``decided_by="undecided"`` (cheap tests first, e.g. p-center).
     """
+    if stop_after not in (None, "greedy", "lp"):
+        raise ValueError(f"`stop_after` must be None, 'greedy' or 'lp', got {stop_after!r}")
     start = time.perf_counter()
     fixed = np.asarray(fixed, dtype=np.int64)
     greedy = greedy_cover(cover, fixed)
     if max_sites is not None and len(greedy) <= max_sites:
         return CoverOutcome(Status.FEASIBLE, greedy, None, options.backend, "greedy", "greedy")
+    undecided = CoverOutcome(Status.NO_SOLUTION, None, None, options.backend, "", "undecided")
+    if stop_after == "greedy":
+        return undecided
     best = greedy
     lower: float | None = None
     if options.backend == "highs":
@@ -159,6 +169,8 @@ def min_cover(
                 )
             if len(best) <= lower:
                 return CoverOutcome(Status.OPTIMAL, best, lower, "highs", "LP bound", "lp")
+            if stop_after == "lp":
+                return dataclasses.replace(undecided, bound=lower)
             t_support = time.perf_counter()
             found = _support_mip(cover, fixed, relax.x, _share(options, start, _SUPPORT_SHARE))
             logger.debug(
@@ -178,6 +190,8 @@ def min_cover(
                     )
                 if len(best) <= lower:
                     return CoverOutcome(Status.OPTIMAL, best, lower, "highs", "LP bound", "support")
+    if stop_after == "lp":  # the LP did not finish (or another backend)
+        return undecided
     mip = set_cover_mip(cover, fixed, max_sites=max_sites)
     if max_sites is None:
         warm = np.zeros(cover.shape[1])

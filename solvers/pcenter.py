@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import defaultdict
 
 import numpy as np
 
@@ -23,7 +24,7 @@ from solvers._common import (
 )
 from solvers._mip import relative_gap
 from solvers.covering import min_cover, reduce_cover
-from solvers.heuristics import pmedian_greedy_swap
+from solvers.heuristics import greedy_cover, pmedian_greedy_swap
 from solvers.models import PCenter
 from solvers.options import SolveOptions
 from solvers.reductions import coverage_classes
@@ -75,32 +76,54 @@ def solve_pcenter(model: PCenter, options: SolveOptions) -> Solution:
     infeasible_below = lb  # every radius below this is proven infeasible
     timed_out = False
     iterations = 0
-    decided: dict[str, int] = {}  # which step of the covering test decided, per step
-    while lo < hi:
-        mid = (lo + hi) // 2
-        iterations += 1
-        classes = coverage_classes(costs.within(float(values[mid])), w, fixed)
+    decided: dict[str, int] = defaultdict(int)  # which step of the covering test decided
+
+    def test(radius: float, level: str | None) -> tuple[bool | None, np.ndarray | None]:
+        """Can ``p`` sites cover every demand within ``radius``? (None: not decided by the
+        steps up to ``level``, or out of time.)"""
+        classes = coverage_classes(costs.within(radius), w, fixed)
         if len(classes.uncoverable):
-            lo = mid + 1
-            infeasible_below = float(values[lo])
-            continue
+            decided["uncoverable"] += 1
+            return False, None
         if classes.matrix.shape[0] == 0:
-            hi, best_sites = mid, fixed
-            continue
+            return True, fixed
+        if level == "greedy":  # no dominance reduction needed for the greedy cover alone
+            sites = greedy_cover(classes.matrix, fixed)
+            decided["greedy" if len(sites) <= p else "undecided"] += 1
+            return (True, sites) if len(sites) <= p else (None, None)
         sub, cols, sub_fixed, _ = reduce_cover(classes.matrix, fixed)
-        out = min_cover(sub, sub_fixed, remaining(options, start), max_sites=p)
-        decided[out.decided_by] = decided.get(out.decided_by, 0) + 1
+        out = min_cover(sub, sub_fixed, remaining(options, start), max_sites=p, stop_after=level)
+        decided[out.decided_by] += 1
         if out.status == Status.INFEASIBLE:
-            lo = mid + 1
-            infeasible_below = float(values[lo])
-        elif out.sites is not None:
-            hi = mid
-            best_sites = cols[out.sites]
-        else:
-            timed_out = True
-            break
-        if out_of_time(options, start):
-            timed_out = lo < hi
+            return False, None
+        if out.sites is not None:
+            return True, cols[out.sites]
+        return None, None
+
+    # cheap tests first: the smallest radius the greedy cover reaches with p sites, then the
+    # largest the LP bound proves too small; the exact tests bisect what is left between
+    levels: list[str | None] = ["greedy", "lp", None] if options.backend == "highs" else [None]
+    for level in levels:
+        a, b = lo, hi
+        while a < b and not timed_out:
+            mid = (a + b) // 2
+            iterations += 1
+            ok, sites = test(float(values[mid]), level)
+            if ok is True:
+                b = hi = mid
+                best_sites = sites if sites is not None else best_sites
+            elif ok is False:
+                a = lo = mid + 1
+                infeasible_below = float(values[lo])
+            elif level == "greedy":
+                a = mid + 1  # greedy needs a larger radius (proves nothing)
+            elif level == "lp":
+                b = mid  # the LP bound cannot prove this radius (nor any larger) too small
+            else:
+                timed_out = True
+            if out_of_time(options, start) and lo < hi:
+                timed_out = True
+        if timed_out:
             break
     best_sites = fill_sites(best_sites, p, costs.n_sites)
     assign, acost = nearest_assignment(costs, best_sites)

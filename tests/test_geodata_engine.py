@@ -115,7 +115,7 @@ def test_whole_graph_fallbacks_are_exact() -> None:
         bounded_times(zero, np.array([3]), cutoff=10.0)
 
 
-def _failing_child(group_ids: list[int], buffer: object) -> None:
+def _failing_child(*args: object) -> None:
     raise RuntimeError("a child that dies")
 
 
@@ -151,6 +151,25 @@ def test_whole_graph_split_over_processes_is_exact(
         got = bounded_times(net, sources, cutoff=limits, reverse=reverse, workers=2)
     np.testing.assert_array_equal(_dense(got), want)
     assert "searching its share here" in caplog.text
+
+
+def test_split_searches_from_two_threads_at_once() -> None:
+    # API jobs run in threads: concurrent split searches must not mix their inputs
+    from concurrent.futures import ThreadPoolExecutor
+
+    nets = [_grid_network(5, n_side=25), _grid_network(6, n_side=20)]
+    jobs = [(net, np.arange(0, net.n_nodes, 3), 5000.0) for net in nets for _ in range(2)]
+
+    def run(job: tuple) -> np.ndarray:
+        net, sources, cutoff = job
+        return _dense(bounded_times(net, sources, cutoff=cutoff, workers=2))
+
+    with ThreadPoolExecutor(2) as pool:
+        got = list(pool.map(run, jobs))
+    for (net, sources, cutoff), dense in zip(jobs, got, strict=True):
+        np.testing.assert_array_equal(
+            dense, dijkstra(net.graph, directed=True, indices=sources, limit=cutoff)
+        )
 
 
 def _points(xy: np.ndarray) -> gpd.GeoDataFrame:

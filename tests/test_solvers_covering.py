@@ -225,3 +225,22 @@ def test_lscp_solution_reports_which_step_decided() -> None:
     s = solve(LSCP(CostMatrix.from_dense(D), threshold=0.5))
     assert s.status == "optimal" and s.objective == 2.0 and s.bound == 2.0
     assert sorted(s.open_sites.tolist()) == [0, 1] and s.details["decided_by"] == "lp"
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_pcenter_cheap_phases_then_exact_match_brute_force(seed: int) -> None:
+    # Euclidean points: many distinct radii, so the greedy and LP phases narrow the range
+    # before the exact tests; the optimum must still be the brute-force one
+    rng = np.random.default_rng(40 + seed)
+    demand, cand = rng.random((200, 2)), rng.random((18, 2))
+    D = np.sqrt(((demand[:, None, :] - cand[None, :, :]) ** 2).sum(axis=2))
+    p = 4
+    s = solve(PCenter(CostMatrix.from_dense(D), p=p))
+    best = min(D[:, list(S)].min(axis=1).max() for S in itertools.combinations(range(18), p))
+    assert s.status == "optimal" and s.objective == pytest.approx(best, abs=1e-12)
+    assert s.bound == pytest.approx(best, abs=1e-12) and len(s.open_sites) == p
+    steps = {k: v for k, v in s.details.items() if k.startswith("decided_by_")}
+    assert sum(steps.values()) <= s.details["iterations"]
+    # the cheap phases ran and decided some steps
+    assert steps.get("decided_by_undecided", 0) > 0
+    assert steps.get("decided_by_greedy", 0) + steps.get("decided_by_lp", 0) > 0
