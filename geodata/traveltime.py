@@ -17,7 +17,9 @@ as a search on the whole graph, without scipy's O(n_nodes) set-up and dense row 
 When the disc covers most of the network (driving, long cutoffs) or an edge has zero time and
 nonzero length, the whole graph is searched in chunks of dense rows (:data:`CHUNK_BYTES`).
 scipy's dijkstra holds the GIL (threads measured no faster), so large jobs are split over
-processes (``workers``, forked, Linux/macOS).
+processes (``workers``, forked, Linux/macOS): whole-graph searches hand their rows back
+through anonymous shared memory (no pickling of tens of millions of pairs), large local
+searches filtered by ``targets`` through a process pool.
 """
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
+from siting_errors import InputError
 from solvers._common import (
     describe,
     fill_sites,
@@ -142,7 +143,7 @@ def min_cover(
     status ``NO_SOLUTION`` and ``decided_by="undecided"`` (cheap tests first, e.g. p-center).
     """
     if stop_after not in (None, "greedy", "lp"):
-        raise ValueError(f"`stop_after` must be None, 'greedy' or 'lp', got {stop_after!r}")
+        raise InputError(f"`stop_after` must be None, 'greedy' or 'lp', got {stop_after!r}")
     start = time.perf_counter()
     fixed = np.asarray(fixed, dtype=np.int64)
     greedy = greedy_cover(cover, fixed)

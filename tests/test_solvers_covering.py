@@ -244,3 +244,13 @@ def test_pcenter_cheap_phases_then_exact_match_brute_force(seed: int) -> None:
     # the cheap phases ran and decided some steps
     assert steps.get("decided_by_undecided", 0) > 0
     assert steps.get("decided_by_greedy", 0) + steps.get("decided_by_lp", 0) > 0
+
+
+def test_min_cover_rejects_an_unknown_step() -> None:
+    from siting_errors import InputError
+    from solvers.covering import min_cover
+    from solvers.options import SolveOptions
+
+    cover = sp.csr_array(np.eye(3, dtype=bool))
+    with pytest.raises(InputError, match="`stop_after` must be None, 'greedy' or 'lp', got 'mip'"):
+        min_cover(cover, np.zeros(0, dtype=np.int64), SolveOptions(), stop_after="mip")
