@@ -272,6 +272,17 @@ class _Rows:
             cat(pos, np.int64), cat(counts, np.int64), cat(cols, itype), cat(secs, np.float64)
         )
 
+    @staticmethod
+    def concat(parts: list[_Rows], itype: type | np.dtype) -> _Rows:
+        """The rows of ``parts``, one after the other."""
+        return _Rows.join(
+            [p.pos for p in parts],
+            [p.counts for p in parts],
+            [p.cols for p in parts],
+            [p.secs for p in parts],
+            itype,
+        )
+
 
 @dataclass(frozen=True)
 class _ShareLayout:
@@ -447,13 +458,7 @@ def _split_whole_graph(
                 )
                 parts.append(_run_groups(*args, share))
             buffer.close()
-    return _Rows.join(
-        [p.pos for p in parts],
-        [p.counts for p in parts],
-        [p.cols for p in parts],
-        [p.secs for p in parts],
-        itype,
-    )
+    return _Rows.concat(parts, itype)
 
 
 def _fork_available() -> bool:
@@ -527,13 +532,7 @@ def bounded_times(
                     parts = list(pool.map(_worker, batches))
             finally:
                 _SHARED.clear()
-        found = _Rows.join(
-            [p.pos for p in parts],
-            [p.counts for p in parts],
-            [p.cols for p in parts],
-            [p.secs for p in parts],
-            np.int32 if net.n_nodes < 2**31 - 1 else np.int64,
-        )
+        found = _Rows.concat(parts, np.int32 if net.n_nodes < 2**31 - 1 else np.int64)
     else:
         found = _run_groups(graph, plan, src, limits, targets, ids)
     counts = np.zeros(len(src), dtype=np.int64)

@@ -3,7 +3,10 @@
 Bisection over the sorted distinct costs between a lower bound (the largest nearest-candidate
 cost) and the greedy + swap plan's radius, each step a set-covering feasibility test with at
 most ``p`` sites on the merged, dominance-reduced coverage classes
-(:func:`solvers.covering.min_cover`: greedy, LP bound, LP-support MIP, then the MIP).
+(:func:`solvers.covering.min_cover`: greedy, LP bound, LP-support MIP, then the MIP). Cheap
+tests narrow the range first: a bisection with the greedy cover alone (the smallest radius it
+reaches with ``p`` sites: an upper bound), then one with the LP bound alone (the largest radius
+it proves too small: a lower bound); the exact tests bisect only what is left between.
 """
 
 from __future__ import annotations
