@@ -246,6 +246,11 @@ def _group_nodes(plan: _Plan, group: int) -> np.ndarray:
     return plan.node_order[_expand(starts, ends - starts)]
 
 
+def _index_type(n: int) -> type:
+    """The integer type for node numbers below ``n``: int32 where it fits."""
+    return np.int32 if n < 2**31 - 1 else np.int64
+
+
 @dataclass(frozen=True)
 class _Rows:
     """Search results row after row: source positions, reached counts, nodes, seconds."""
@@ -332,7 +337,7 @@ def _run_groups(
     """Searches for some groups of a plan: the rows searched (source positions, in search
     order), their reached counts, and the reached nodes and seconds row after row."""
     n = graph.shape[0]
-    itype = np.int32 if n < 2**31 - 1 else np.int64
+    itype = _index_type(n)
     pos_out: list[np.ndarray] = []
     counts_out: list[np.ndarray] = []
     cols_out: list[np.ndarray] = []
@@ -411,7 +416,7 @@ def _split_whole_graph(
     Shares are cut so that a child's buffer stays under :data:`SHARE_BYTES`; a child that
     fails has its share searched here instead."""
     n = graph.shape[0]
-    itype = np.int32 if n < 2**31 - 1 else np.int64
+    itype = _index_type(n)
     width = 8 + np.dtype(itype).itemsize  # seconds + node per reached pair, at most n a row
     # the sources (in order) cut into rounds of ``workers`` equal shares, a share into equal
     # chunks of dense rows; a child's share fits its buffer
@@ -532,7 +537,7 @@ def bounded_times(
                     parts = list(pool.map(_worker, batches))
             finally:
                 _SHARED.clear()
-        found = _Rows.concat(parts, np.int32 if net.n_nodes < 2**31 - 1 else np.int64)
+        found = _Rows.concat(parts, _index_type(net.n_nodes))
     else:
         found = _run_groups(graph, plan, src, limits, targets, ids)
     counts = np.zeros(len(src), dtype=np.int64)

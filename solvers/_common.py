@@ -56,11 +56,14 @@ def deadline(options: SolveOptions, start: float) -> float | None:
     return None if options.time_limit is None else start + options.time_limit
 
 
-def remaining(options: SolveOptions, start: float, floor: float = 0.05) -> SolveOptions:
-    """``options`` with the time limit reduced to what is left of it (at least ``floor`` s)."""
+def remaining(
+    options: SolveOptions, start: float, floor: float = 0.05, share: float = 1.0
+) -> SolveOptions:
+    """``options`` with the time limit reduced to ``share`` of what is left of it (at least
+    ``floor`` s of what is left before the share is taken)."""
     if options.time_limit is None:
         return options
-    left = max(options.time_limit - (time.perf_counter() - start), floor)
+    left = max(options.time_limit - (time.perf_counter() - start), floor) * share
     return SolveOptions(options.backend, left, options.mip_gap, options.threads, options.verbose)
 
 

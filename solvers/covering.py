@@ -81,14 +81,6 @@ def reduce_cover(
     return sub, cols, position[fixed], info
 
 
-def _share(options: SolveOptions, start: float, fraction: float) -> SolveOptions:
-    """``options`` with a ``fraction`` of the time left as its limit."""
-    left = remaining(options, start)
-    if left.time_limit is None:
-        return left
-    return dataclasses.replace(left, time_limit=left.time_limit * fraction)
-
-
 @dataclass(frozen=True)
 class CoverOutcome:
     """A set-cover solve on a reduced system: status, the open columns, the bound on the
@@ -155,7 +147,7 @@ def min_cover(
     best = greedy
     lower: float | None = None
     if options.backend == "highs":
-        share = _share(options, start, _LP_SHARE)
+        share = remaining(options, start, share=_LP_SHARE)
         relax = lp_relaxation(set_cover_mip(cover, fixed), share)
         if relax is not None:
             lower = float(math.ceil(relax.bound - 1e-9))
@@ -173,7 +165,9 @@ def min_cover(
             if stop_after == "lp":
                 return dataclasses.replace(undecided, bound=lower)
             t_support = time.perf_counter()
-            found = _support_mip(cover, fixed, relax.x, _share(options, start, _SUPPORT_SHARE))
+            found = _support_mip(
+                cover, fixed, relax.x, remaining(options, start, share=_SUPPORT_SHARE)
+            )
             logger.debug(
                 "cover %s: LP bound %g (%.2f s), greedy %d, support MIP %s (%.2f s)",
                 cover.shape,
@@ -348,7 +342,7 @@ def solve_mclp(model: MCLP, options: SolveOptions) -> Solution:
     if M.nnz >= _LP_FIRST_PAIRS and options.backend == "highs":
         # large model: the LP bound by interior point first (the MIP's own root LP, by dual
         # simplex, can take the whole time limit), and its point rounded into a plan
-        relax = lp_relaxation(mip, _share(options, start, _LP_SHARE))
+        relax = lp_relaxation(mip, remaining(options, start, share=_LP_SHARE))
         if relax is not None:
             lp_bound = relax.bound
             cand = mclp_swap(M, cw, _top_sites(relax.x[:n_sites], p, fixed), fixed)
