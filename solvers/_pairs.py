@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -81,6 +82,23 @@ class SortedPairs:
     def rank(self) -> np.ndarray:
         """Position of every pair within its row (0 = nearest)."""
         return np.arange(self.nnz) - self.indptr[self.row]
+
+    @cached_property
+    def by_site(self) -> tuple[np.ndarray, np.ndarray]:
+        """Pair indices ordered by site, and each site's range in that order (``m + 1``)."""
+        ptr = np.zeros(self.n_sites + 1, dtype=np.int64)
+        np.cumsum(np.bincount(self.site, minlength=self.n_sites), out=ptr[1:])
+        return np.argsort(self.site, kind="stable"), ptr
+
+    def row_pairs(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Pair indices of ``rows`` concatenated in order, and each one's position in ``rows``."""
+        starts = self.indptr[rows]
+        lengths = self.indptr[rows + 1] - starts
+        seg = np.repeat(np.arange(len(rows)), lengths)
+        if len(seg) == 0:
+            return np.zeros(0, dtype=np.int64), seg
+        offsets = np.repeat(starts - np.concatenate([[0], np.cumsum(lengths)[:-1]]), lengths)
+        return offsets + np.arange(len(seg)), seg
 
     def nearest(self, k: int) -> SortedPairs:
         """Only the ``k`` nearest pairs of every row (ties at the cut kept whole).

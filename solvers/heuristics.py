@@ -24,6 +24,7 @@ import time
 import numpy as np
 import scipy.sparse as sp
 
+from solvers._interchange import DENSE_LIMIT, swap_incremental
 from solvers._pairs import SortedPairs
 from solvers.costs import CostMatrix
 
@@ -71,17 +72,6 @@ def _nearest_costs(
     return d1, d2, phi1
 
 
-def _row_ranges(indptr: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """Pair indices of the given rows, concatenated (vectorised ``range`` gathering)."""
-    starts = indptr[rows]
-    lengths = indptr[rows + 1] - starts
-    total = int(lengths.sum())
-    if total == 0:
-        return np.zeros(0, dtype=np.int64)
-    offsets = np.repeat(starts - np.concatenate([[0], np.cumsum(lengths)[:-1]]), lengths)
-    return offsets + np.arange(total)
-
-
 def pmedian_greedy(
     pairs: SortedPairs,
     p: int,
@@ -102,9 +92,7 @@ def pmedian_greedy(
     gain = np.bincount(
         pairs.site, weights=wr * np.maximum(d1[pairs.row] - pairs.cost, 0.0), minlength=m
     )
-    by_site = np.argsort(pairs.site, kind="stable")
-    site_ptr = np.zeros(m + 1, dtype=np.int64)
-    np.cumsum(np.bincount(pairs.site, minlength=m), out=site_ptr[1:])
+    by_site, site_ptr = pairs.by_site
     while is_open.sum() < p:
         g = np.where(allowed & ~is_open, gain, -np.inf)
         j = int(np.argmax(g))
@@ -117,7 +105,7 @@ def pmedian_greedy(
             continue
         rows = pairs.row[better]
         new_d1 = pairs.cost[better]
-        idx = _row_ranges(pairs.indptr, rows)
+        idx, _ = pairs.row_pairs(rows)
         r_idx = pairs.row[idx]
         old = np.maximum(d1[r_idx] - pairs.cost[idx], 0.0)
         d1[rows] = new_d1
@@ -149,6 +137,12 @@ def pmedian_swap(
     w = pairs.weight
     wr = w[pairs.row]
     limit = max_swaps if max_swaps is not None else 50 * max(int(is_open.sum()), 1) + 100
+    if int(is_open.sum()) * m <= DENSE_LIMIT:
+        is_open, swaps = swap_incremental(
+            pairs, is_open, can_close, can_open, penalty, limit, deadline
+        )
+        logger.debug("p-median swap: %d swaps (incremental)", swaps)
+        return is_open
     swaps = 0
     while swaps < limit:
         if deadline is not None and time.perf_counter() > deadline:

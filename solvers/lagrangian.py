@@ -4,8 +4,11 @@ Relaxing the assignment constraints ``Σ_j x_ij = 1`` with multipliers ``λ_i`` 
 ``λ``, the lower bound ``L(λ) = Σ_i λ_i + Σ_{j open} ρ_j`` with
 ``ρ_j = Σ_i min(0, w_i c_ij - λ_i)`` (unreachable pairs contribute 0) and the open sites the
 fixed ones plus the ``p - |fixed|`` free sites of smallest ``ρ``. ``L`` is maximised by
-subgradient optimisation (Held–Wolfe–Crowder steps towards the best known upper bound); every
-few steps the relaxation's open sites are evaluated as a plan (a Lagrangian heuristic).
+subgradient optimisation (Held–Wolfe–Crowder steps towards the best known upper bound). Only
+pairs with ``w_i c_ij < λ_i`` add to ``ρ``; rows are sorted by cost, so those are a prefix of
+each row, found by binary search, and a step touches only them. Every few steps the
+relaxation's open sites are evaluated as a plan (a Lagrangian heuristic), and the open sets at
+the last steps that raised the bound are returned as starts for a local search.
 
 Reduction (valid for every ``λ``): forcing a closed free site ``j`` open raises the bound to at
 least ``L + ρ_j - max ρ_open``; if that exceeds the upper bound ``UB`` (cost of a known plan),
@@ -22,6 +25,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
@@ -47,6 +51,9 @@ class LagrangianBound:
             included; always a subset of the incumbent's sites).
         multipliers: the best ``λ`` (to restart from).
         iterations: subgradient steps taken.
+        plans: open-site masks of the relaxation at the last steps that raised the bound
+            (distinct, the strongest bound first): starts for a local search, which turns
+            them into plans far better than greedy ones.
     """
 
     lower_bound: float
@@ -56,6 +63,37 @@ class LagrangianBound:
     forced_open: np.ndarray
     multipliers: np.ndarray
     iterations: int
+    plans: tuple[np.ndarray, ...] = ()
+
+
+class _Below:
+    """The pairs with ``w_i c_ij < λ_i``: a prefix of every row, since rows are sorted by cost.
+
+    Each row's prefix end is found by a binary search run on all rows at once (a few passes
+    over the rows, not over the pairs). Near convergence the prefixes hold about ``m / p``
+    pairs per row, so the subgradient steps touch those instead of every pair.
+    """
+
+    def __init__(self, pairs: SortedPairs, wc: np.ndarray) -> None:
+        self.wc = wc
+        self.starts, self.ends = pairs.indptr[:-1], pairs.indptr[1:]
+        longest = int((self.ends - self.starts).max(initial=0))
+        self.passes = max(longest, 1).bit_length()
+
+    def pairs(self, lam: np.ndarray) -> np.ndarray:
+        lo, hi = self.starts.copy(), self.ends.copy()
+        for _ in range(self.passes):  # first pair of each row with w c >= λ
+            mid = (lo + hi) // 2
+            go = lo < hi
+            less = go & (self.wc[np.minimum(mid, len(self.wc) - 1)] < lam)
+            lo = np.where(less, mid + 1, lo)
+            hi = np.where(go & ~less, mid, hi)
+        lengths = lo - self.starts
+        total = int(lengths.sum())
+        if total == 0:
+            return np.zeros(0, dtype=np.int64)
+        offsets = np.repeat(self.starts - (np.cumsum(lengths) - lengths), lengths)
+        return offsets + np.arange(total)
 
 
 def _choose(rho: np.ndarray, free: np.ndarray, k: int, fixed_mask: np.ndarray) -> np.ndarray:
@@ -77,7 +115,9 @@ def pmedian_lagrangian(
     multipliers: np.ndarray | None = None,
     max_iterations: int = 2000,
     deadline: float | None = None,
-    heuristic_every: int = 5,
+    heuristic_every: int = 20,
+    keep_plans: int = 8,
+    step: float = 2.0,
 ) -> LagrangianBound:
     """Subgradient optimisation of ``L(λ)``, Lagrangian heuristic, then the reduction tests.
 
@@ -91,6 +131,9 @@ def pmedian_lagrangian(
             soon as no plan containing it can be *strictly* better than the incumbent).
         max_iterations, deadline: stopping rules (``deadline`` in ``time.perf_counter()``).
         heuristic_every: evaluate the relaxation's open sites as a plan every that many steps.
+        keep_plans: how many of the relaxation's open sets to return as ``plans``.
+        step: the first step-size factor (halved after 30 steps without a better bound); a
+            small one stays near good ``multipliers``.
     """
     n, m = pairs.n_rows, pairs.n_sites
     w = pairs.weight
@@ -107,16 +150,25 @@ def pmedian_lagrangian(
         lam = np.minimum(wc[np.maximum(second, 0)] if pairs.nnz else np.zeros(n), cap)
     best_lb, best_lam = -np.inf, lam.copy()
     ub, ub_open = float(upper_bound), np.asarray(best_open, dtype=bool).copy()
-    theta, stall, it = 2.0, 0, 0
+    theta, stall, it = step, 0, 0
     seen_open: bytes | None = None
+    plans: OrderedDict[bytes, np.ndarray] = OrderedDict()
     done = 1.0 - 1e-6 if integral else 1e-9 * scale
+    below = _Below(pairs, wc)
     for it in range(1, max_iterations + 1):
-        reduced = np.minimum(wc - lam[pairs.row], 0.0)
-        rho = np.bincount(pairs.site, weights=reduced, minlength=m)
+        idx = below.pairs(lam)  # only pairs with w_i c_ij < λ_i add to ρ
+        reduced = np.minimum(wc[idx] - lam[pairs.row[idx]], 0.0)
+        rho = np.bincount(pairs.site[idx], weights=reduced, minlength=m)
         is_open = _choose(rho, free, k, fixed_mask)
         lb = float(lam.sum() + rho[is_open].sum())
         if lb > best_lb + 1e-9 * scale:
             best_lb, best_lam, stall = lb, lam.copy(), 0
+            if keep_plans:
+                key = np.packbits(is_open).tobytes()
+                plans[key] = is_open
+                plans.move_to_end(key)
+                if len(plans) > keep_plans:
+                    plans.popitem(last=False)
         else:
             stall += 1
             if stall >= 30:
@@ -134,7 +186,7 @@ def pmedian_lagrangian(
             break
         if deadline is not None and time.perf_counter() > deadline:
             break
-        assigned = (reduced < 0) & is_open[pairs.site]
+        assigned = idx[(reduced < 0) & is_open[pairs.site[idx]]]
         g = 1.0 - np.bincount(pairs.row[assigned], minlength=n)
         norm = float(g @ g)
         if norm == 0:
@@ -172,4 +224,6 @@ def pmedian_lagrangian(
         m,
         int((forced & ~fixed_mask).sum()),
     )
-    return LagrangianBound(min(lb, ub), ub, ub_open, keep, forced, best_lam, it)
+    return LagrangianBound(
+        min(lb, ub), ub, ub_open, keep, forced, best_lam, it, tuple(reversed(plans.values()))
+    )

@@ -1,20 +1,25 @@
-"""Exact p-median: heuristic plan, Lagrangian bound and reduction, truncated radius MIP.
+"""Exact p-median: heuristic plans, Lagrangian bound and reduction, truncated radius MIP.
 
 How a proven optimum is reached (every step keeps an optimal plan reachable):
 
 1. *Heuristic.* Greedy addition + best-improvement swaps (:mod:`solvers.heuristics`), from the
    ``warm_start`` sites too when given. Its cost is the upper bound ``UB``.
-2. *Lagrangian bound* (:mod:`solvers.lagrangian`): a lower bound ``LB`` (as strong as the LP of
-   the strong formulation at convergence), plans from the relaxation improved by swaps, and a
-   reduction: sites that cannot be in a plan better than ``UB`` are removed, sites in every plan
-   of cost ``<= UB`` are fixed open. If ``LB >= UB`` (rounded up for integer costs) the plan is
-   optimal and no MIP is built.
-3. *Truncated radius MIP* (:func:`solvers.formulations.pmedian_radius_mip`) over the kept sites:
-   each demand keeps its cost levels up to a depth (first: two levels beyond the heuristic
-   plan's level). The truncated optimum is a lower bound; when every demand has an open site
-   within its kept levels it is the true optimum (see that module's docstring). Otherwise the
-   demand rows that fell outside are deepened (doubled, at least to their level in that
-   optimum) and the MIP is solved again, warm-started from the best plan.
+2. *Lagrangian bound* (:mod:`solvers.lagrangian`; above a million pairs on each demand's
+   ``2 m/p + 10`` nearest sites, which keeps it valid for the full matrix): a lower bound
+   ``LB``, as strong as the LP of the strong formulation at convergence.
+3. *Plans from the relaxation.* Its open sets at the last steps that raised the bound are
+   improved by swaps, then an iterated local search kicks the best plan (a few sites swapped
+   for sites the relaxation favours) until kicks stop paying. On the 5,000 × 300 benchmark
+   this cuts the distance to ``LB`` from 1.7 % (greedy + swap) to about 0.5 %.
+4. *Reduction* with the best plan: sites that cannot be in a plan better than ``UB`` are
+   removed, sites in every plan of cost ``<= UB`` are fixed open. If ``LB >= UB`` (rounded up
+   for integer costs) the plan is optimal and no MIP is built.
+5. *Truncated radius MIP* (:func:`solvers.formulations.pmedian_radius_mip`) over the kept sites:
+   each demand keeps its cost levels up to a depth (first: two levels beyond the best plan's
+   level). The truncated optimum is a lower bound; when every demand has an open site within
+   its kept levels it is the true optimum (see that module's docstring). Otherwise the demand
+   rows that fell outside are deepened (doubled, at least to their level in that optimum) and
+   the MIP is solved again, warm-started from the best plan.
 
 The returned ``objective`` is always recomputed on the full cost matrix; ``bound`` is the best
 of the Lagrangian bound and the MIP's bound (both valid for the full model).
@@ -24,6 +29,7 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import Any
 
 import numpy as np
 
@@ -39,7 +45,7 @@ from solvers._mip import relative_gap, solve_mip
 from solvers._pairs import SortedPairs
 from solvers.formulations import Levels, pmedian_levels, pmedian_radius_mip
 from solvers.heuristics import pmedian_cost, pmedian_greedy, pmedian_swap
-from solvers.lagrangian import pmedian_lagrangian
+from solvers.lagrangian import LagrangianBound, pmedian_lagrangian
 from solvers.models import PMedian
 from solvers.options import SolveOptions
 from solvers.result import Solution, Status
@@ -50,6 +56,19 @@ logger = logging.getLogger(__name__)
 
 #: the heuristics and the Lagrangian bound keep each demand's nearest pairs above this size
 _PAIR_LIMIT = 6_000_000
+#: shares of the time left for: the first greedy + swap plan, the Lagrangian bound, and the
+#: swaps from the relaxation's open sets (the truncated MIP gets the rest)
+_HEURISTIC_SHARE = 0.15
+_LAGRANGIAN_SHARE = 0.5
+_POLISH_SHARE = 0.4
+#: above this many pairs the Lagrangian bound runs on each row's nearest ``2 m/p + 10``
+_LAGRANGIAN_PAIRS = 1_000_000
+#: iterated local search after the relaxation's plans: kicks without a better plan before it
+#: stops, and its random seed (solves are deterministic)
+_KICK_STALL = 10
+_KICK_SEED = 20031
+#: with a time limit, the truncated MIP is skipped above about this many cost levels
+_MIP_LEVELS = 200_000
 #: HiGHS settings once a good plan is known: its primal heuristics rarely beat the warm start
 _PROVE = {
     "mip_heuristic_effort": 0.0,
@@ -90,7 +109,6 @@ def solve_pmedian(
         )
     pairs = SortedPairs.build(costs, w, active)
     work = pairs.nearest(max(8, _PAIR_LIMIT // pairs.n_rows)) if pairs.nnz > _PAIR_LIMIT else pairs
-    stop = deadline(options, start)
 
     # 1. heuristic plan(s)
     starts = [fixed_mask]
@@ -101,9 +119,14 @@ def solve_pmedian(
         extra = [int(s) for s in ws if not fixed_mask[s]][: p - int(fixed_mask.sum())]
         starts.insert(0, fixed_mask | _mask(np.array(extra, dtype=np.int64), m))
     best_open, ub = fixed_mask, np.inf
+    first_plans = (
+        deadline(options, start)
+        if options.backend == "heuristic"
+        else _share_deadline(options, start, _HEURISTIC_SHARE)
+    )
     for begin in starts:
         plan = pmedian_greedy(work, p, begin)
-        plan = pmedian_swap(work, plan, ~fixed_mask, deadline=stop)
+        plan = pmedian_swap(work, plan, ~fixed_mask, deadline=first_plans)
         cost = pmedian_cost(pairs, plan)
         if cost < ub:
             best_open, ub = plan, cost
@@ -156,32 +179,52 @@ def solve_pmedian(
             details=details,
         )
 
-    # 2. Lagrangian bound, heuristic and reduction
+    # 2. Lagrangian bound; 3. plans from the relaxation; 4. reduction
     integral = bool(np.all(costs.data == np.round(costs.data)) and np.all(w == np.round(w)))
-    lag = pmedian_lagrangian(work, p, fixed_mask, ub, best_open, integral=integral, deadline=stop)
-    rounds = 0
-    while lag.upper_bound < ub - 1e-9 * max(abs(ub), 1.0) and rounds < 3:
-        rounds += 1
-        plan = pmedian_swap(work, lag.best_open, ~fixed_mask, deadline=stop)
-        cost = pmedian_cost(pairs, plan)
-        best_open, ub = (plan, cost) if cost < lag.upper_bound else (lag.best_open, lag.upper_bound)
-        lag = pmedian_lagrangian(
-            work,
+    # the bound stays valid on each row's nearest pairs (see solvers.lagrangian) and on large
+    # instances converges as far on 2 m/p + 10 of them as on all (5,000 × 300: 2,139.4 in
+    # 1.6 s on 40 vs 14.8 s on 300); small ones keep every pair
+    near = work.nearest(2 * -(-m // p) + 10) if work.nnz > _LAGRANGIAN_PAIRS else work
+
+    def lagrangian(**extra: Any) -> LagrangianBound:
+        return pmedian_lagrangian(
+            near,
             p,
             fixed_mask,
             ub,
             best_open,
             integral=integral,
-            multipliers=lag.multipliers,
-            max_iterations=400,
-            deadline=stop,
+            deadline=_share_deadline(options, start, _LAGRANGIAN_SHARE),
+            **extra,
         )
+
+    lag = lagrangian()
     if lag.upper_bound < ub:
         best_open, ub = lag.best_open, lag.upper_bound
-    lb = lag.lower_bound
+    polish_end = _share_deadline(options, start, _POLISH_SHARE)
+    polished = 0
+    for plan in lag.plans:
+        if polish_end is not None and time.perf_counter() >= polish_end:
+            break
+        plan = pmedian_swap(work, plan, ~fixed_mask, deadline=polish_end)
+        cost = pmedian_cost(pairs, plan)
+        polished += 1
+        if cost < ub:
+            best_open, ub = plan, cost
+    if ub - lag.lower_bound > 1e-9 * max(abs(ub), 1.0):
+        best_open, ub, kicks = _perturb(work, pairs, best_open, ub, fixed_mask, lag, polish_end)
+        polished += kicks
+    details |= {"polished_plans": polished, "polished_objective": ub}
+    first_bound, steps = lag.lower_bound, lag.iterations
+    if ub < lag.upper_bound:  # the reduction tests are stronger with the better plan
+        lag = lagrangian(multipliers=lag.multipliers, max_iterations=150, keep_plans=0, step=0.1)
+        steps += lag.iterations
+        if lag.upper_bound < ub:
+            best_open, ub = lag.best_open, lag.upper_bound
+    lb = max(lag.lower_bound, first_bound)
     details |= {
         "lagrangian_bound": lb,
-        "lagrangian_iterations": lag.iterations,
+        "lagrangian_iterations": steps,
         "candidates_kept": int(lag.keep.sum()),
         "fixed_open_by_reduction": int((lag.forced_open & ~fixed_mask).sum()),
     }
@@ -191,7 +234,18 @@ def solve_pmedian(
     if out_of_time(options, start):
         return finish(Status.FEASIBLE, best_open, lb, options.backend, proof="time limit")
 
-    # 3. truncated radius MIP over the kept sites, deepened until exact
+    # 5. truncated radius MIP over the kept sites, deepened until exact; its first size is
+    # about the rows' ranks of their site in the best plan, plus 3 (see _first_depth)
+    first, _, _ = work.nearest_open(best_open)
+    size = int((first - work.indptr[:-1] + 3)[first >= 0].sum())
+    if size > _MIP_LEVELS and options.time_limit is not None:
+        # too big to gain anything in the time left (100,000 × 2,000: 1.25 million levels,
+        # the root LP does not finish): the time goes to the local search instead
+        best_open, ub, kicks = _perturb(
+            work, pairs, best_open, ub, fixed_mask, lag, deadline(options, start), stall=None
+        )
+        details |= {"polished_plans": polished + kicks, "mip": f"skipped (~{size} levels)"}
+        return finish(Status.FEASIBLE, best_open, lb, options.backend, proof="time limit")
     keep = np.flatnonzero(lag.keep)
     sub, _ = pairs.restrict_sites(keep)
     sub_fixed = lag.forced_open[keep]
@@ -237,6 +291,56 @@ def solve_pmedian(
     if status != Status.OPTIMAL and ub - bound <= tol:
         status = Status.OPTIMAL
     return finish(status, best_open, bound, backend)
+
+
+def _perturb(
+    work: SortedPairs,
+    pairs: SortedPairs,
+    best_open: np.ndarray,
+    ub: float,
+    fixed_mask: np.ndarray,
+    lag: LagrangianBound,
+    until: float | None,
+    stall: int | None = _KICK_STALL,
+) -> tuple[np.ndarray, float, int]:
+    """Iterated local search from the best plan: close a few random open sites, open as many
+    of the sites the relaxation favours (smallest ``ρ`` at the best multipliers), swap to a
+    local optimum, keep it if cheaper; stops after ``stall`` kicks in a row that find nothing
+    (``None``: never), or at ``until``. Returns the plan, its cost and the number of kicks."""
+    rng = np.random.default_rng(_KICK_SEED)
+    p = int(best_open.sum())
+    if work.nnz > _LAGRANGIAN_PAIRS:  # kicks are local: a row's 3 m/p + 10 nearest sites do
+        work = work.nearest(3 * -(-work.n_sites // p) + 10)
+    # ρ as in the relaxation (pairs beyond the Lagrangian's add 0: λ is capped below them)
+    wc = work.weight[work.row] * work.cost
+    reduced = np.minimum(wc - lag.multipliers[work.row], 0.0)
+    rho = np.bincount(work.site, weights=reduced, minlength=work.n_sites)
+    kicks = idle = 0
+    while (stall is None or idle < stall) and (until is None or time.perf_counter() < until):
+        movable = np.flatnonzero(best_open & ~fixed_mask)
+        closed = np.flatnonzero(~best_open)
+        if len(movable) == 0 or len(closed) == 0:
+            break
+        q = min(max(2, p // 10), len(movable), len(closed))
+        pool = closed[np.argsort(rho[closed], kind="stable")[: max(2 * q, 2 * p)]]
+        plan = best_open.copy()
+        plan[rng.choice(movable, q, replace=False)] = False
+        plan[rng.choice(pool, q, replace=False)] = True
+        plan = pmedian_swap(work, plan, ~fixed_mask, deadline=until)
+        cost = pmedian_cost(work, plan)  # exact unless a row has no open site among its pairs
+        if not np.isfinite(cost):
+            cost = pmedian_cost(pairs, plan)
+        kicks += 1
+        if cost < ub - 1e-9 * max(abs(ub), 1.0):
+            best_open, ub, idle = plan, cost, 0
+        else:
+            idle += 1
+    return best_open, ub, kicks
+
+
+def _share_deadline(options: SolveOptions, start: float, share: float) -> float | None:
+    """``time.perf_counter()`` value at which ``share`` of the time left has passed."""
+    return deadline(remaining(options, start, share=share), time.perf_counter())
 
 
 def _first_depth(
