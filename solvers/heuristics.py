@@ -31,6 +31,7 @@ from solvers.costs import CostMatrix
 __all__ = [
     "greedy_cover",
     "mclp_greedy",
+    "mclp_perturb",
     "mclp_swap",
     "pmedian_cost",
     "pmedian_greedy",
@@ -353,3 +354,54 @@ def mclp_swap(
             break
         is_open[r], is_open[j] = False, True
     return np.flatnonzero(is_open)
+
+
+def mclp_perturb(
+    cover: sp.csr_array,
+    weights: np.ndarray,
+    open_sites: np.ndarray,
+    fixed: np.ndarray,
+    *,
+    until: float | None = None,
+    stall: int | None = 50,
+    seed: int = 0,
+) -> tuple[np.ndarray, int]:
+    """Iterated local search for MCLP from ``open_sites``: close ``max(2, p/10)`` random free
+    open sites, open as many random closed ones, swap to a local optimum (:func:`mclp_swap`),
+    keep the plan if it covers more. Stops after ``stall`` kicks in a row without a better plan
+    (``None``: never) or at the ``time.perf_counter()`` value ``until``; at least one of the
+    two must be given. Returns the best open sites (sorted) and the number of kicks.
+    """
+    if stall is None and until is None:
+        raise ValueError("mclp_perturb needs `stall` or `until` to stop")
+    cover = sp.csr_array(cover, dtype=np.float64)
+    w = np.asarray(weights, dtype=np.float64)
+    m = cover.shape[1]
+    fixed_mask = np.zeros(m, dtype=bool)
+    fixed_mask[np.asarray(fixed, dtype=np.int64)] = True
+    best = np.asarray(open_sites, dtype=np.int64)
+    best_value = float(w[(cover @ _as_mask(best, m)) > 0].sum())
+    rng = np.random.default_rng(seed)
+    kicks = idle = 0
+    while (stall is None or idle < stall) and (until is None or time.perf_counter() < until):
+        is_open = _as_mask(best, m) > 0
+        movable, closed = np.flatnonzero(is_open & ~fixed_mask), np.flatnonzero(~is_open)
+        if len(movable) == 0 or len(closed) == 0:
+            break
+        q = min(max(2, len(best) // 10), len(movable), len(closed))
+        is_open[rng.choice(movable, q, replace=False)] = False
+        is_open[rng.choice(closed, q, replace=False)] = True
+        plan = mclp_swap(cover, w, np.flatnonzero(is_open), fixed)
+        value = float(w[(cover @ _as_mask(plan, m)) > 0].sum())
+        kicks += 1
+        if value > best_value:
+            best, best_value, idle = plan, value, 0
+        else:
+            idle += 1
+    return np.sort(best), kicks
+
+
+def _as_mask(sites: np.ndarray, m: int) -> np.ndarray:
+    y = np.zeros(m)
+    y[np.asarray(sites, dtype=np.int64)] = 1.0
+    return y

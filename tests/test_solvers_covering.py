@@ -151,6 +151,32 @@ def test_mclp_lp_first_path_matches_brute_force(monkeypatch: pytest.MonkeyPatch,
     assert forced.details["lp_bound"] >= best - 1e-9
     assert forced.details["lp_rounded"] <= best + 1e-9
     assert set(fixed) <= set(forced.open_sites.tolist()) and len(forced.open_sites) == p
+    timed = solve(MCLP(CostMatrix.from_dense(d), **model_args), time_limit=5)
+    assert timed.status == "optimal" and timed.objective == pytest.approx(best)
+    if "kicks" in timed.details:  # not proven by the LP bound: local search, then the MIP
+        assert timed.details["lp_rounded"] <= timed.details["kicked_value"] <= best + 1e-9
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_mclp_perturb_reaches_the_optimum_and_keeps_fixed_sites(seed: int) -> None:
+    from solvers.heuristics import mclp_perturb
+
+    rng = np.random.default_rng(50 + seed)
+    n, m, p = 80, 10, 3
+    pts, sites = rng.random((n, 2)), rng.random((m, 2))
+    cover = np.linalg.norm(pts[:, None] - sites[None], axis=2) <= 0.25
+    w = rng.integers(1, 10, n).astype(float)
+    fixed = (4,) if seed % 2 else ()
+    best = _mclp_bruteforce(cover, w, p, fixed)
+    worst_start = np.array(list(fixed) + [j for j in range(m) if j not in fixed][: p - len(fixed)])
+    M = sp.csr_array(cover.astype(float))
+    plan, kicks = mclp_perturb(M, w, worst_start, fixed, stall=40, seed=seed)
+    assert kicks >= 40 and len(plan) == p and set(fixed) <= set(plan.tolist())
+    assert float(w[cover[:, plan].any(axis=1)].sum()) == pytest.approx(best)
+    again, _ = mclp_perturb(M, w, worst_start, fixed, stall=40, seed=seed)
+    np.testing.assert_array_equal(again, plan)
+    with pytest.raises(ValueError, match="stall"):
+        mclp_perturb(M, w, worst_start, fixed, stall=None)
 
 
 # ----------------------------------------------------------------- min_cover: its steps decide
