@@ -67,6 +67,11 @@ def remaining(
     return SolveOptions(options.backend, left, options.mip_gap, options.threads, options.verbose)
 
 
+def share_deadline(options: SolveOptions, start: float, share: float) -> float | None:
+    """``time.perf_counter()`` value at which ``share`` of the time left has passed."""
+    return deadline(remaining(options, start, share=share), time.perf_counter())
+
+
 def out_of_time(options: SolveOptions, start: float) -> bool:
     """True once the time limit has run out."""
     return options.time_limit is not None and time.perf_counter() - start >= options.time_limit

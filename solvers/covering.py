@@ -18,16 +18,16 @@ import scipy.sparse as sp
 
 from siting_errors import InputError
 from solvers._common import (
-    deadline,
     describe,
     fill_sites,
     make_solution,
     nearest_assignment,
     remaining,
+    share_deadline,
 )
 from solvers._mip import lp_relaxation, relative_gap, solve_mip
 from solvers.formulations import max_cover_mip, set_cover_mip
-from solvers.heuristics import greedy_cover, mclp_greedy, mclp_perturb, mclp_swap
+from solvers.heuristics import greedy_cover, mclp_greedy, mclp_perturb, mclp_swap, mclp_value
 from solvers.models import LSCP, MCLP
 from solvers.options import SolveOptions
 from solvers.reductions import (
@@ -295,12 +295,6 @@ def solve_lscp(model: LSCP, options: SolveOptions) -> Solution:
     )
 
 
-def _covered_weight(cover: sp.csr_array, weight: np.ndarray, open_sites: np.ndarray) -> float:
-    y = np.zeros(cover.shape[1])
-    y[np.asarray(open_sites, dtype=np.int64)] = 1.0
-    return float(weight[(cover @ y) > 0].sum())
-
-
 def solve_mclp(model: MCLP, options: SolveOptions) -> Solution:
     """Open ``p`` sites (fixed included) maximising the covered demand weight.
 
@@ -336,7 +330,7 @@ def solve_mclp(model: MCLP, options: SolveOptions) -> Solution:
         )
     greedy = mclp_swap(M, cw, mclp_greedy(M, cw, p, fixed), fixed)
     if options.backend == "heuristic":
-        obj = base + _covered_weight(M, cw, greedy)
+        obj = base + mclp_value(M, cw, greedy)
         return make_solution(
             "mclp",
             status=Status.FEASIBLE,
@@ -349,7 +343,7 @@ def solve_mclp(model: MCLP, options: SolveOptions) -> Solution:
         )
     n_sites = costs.n_sites
     mip = max_cover_mip(M, cw, p, fixed, offset=base)
-    best, best_value = greedy, _covered_weight(M, cw, greedy)
+    best, best_value = greedy, mclp_value(M, cw, greedy)
     lp_bound = None
     if M.nnz >= _LP_FIRST_PAIRS and options.backend == "highs":
         # large model: the LP bound by interior point first (the MIP's own root LP, by dual
@@ -358,7 +352,7 @@ def solve_mclp(model: MCLP, options: SolveOptions) -> Solution:
         if relax is not None:
             lp_bound = relax.bound
             cand = mclp_swap(M, cw, _top_sites(relax.x[:n_sites], p, fixed), fixed)
-            value = _covered_weight(M, cw, cand)
+            value = mclp_value(M, cw, cand)
             if value > best_value:
                 best, best_value = cand, value
             details |= {"lp_bound": lp_bound, "lp_time": relax.time, "lp_rounded": value}
@@ -388,11 +382,11 @@ def solve_mclp(model: MCLP, options: SolveOptions) -> Solution:
             cw,
             best,
             fixed,
-            until=deadline(remaining(options, start, share=_KICK_SHARE), time.perf_counter()),
+            until=share_deadline(options, start, _KICK_SHARE),
             stall=_KICK_STALL,
             seed=_KICK_SEED,
         )
-        best_value = _covered_weight(M, cw, best)
+        best_value = mclp_value(M, cw, best)
         details |= {"kicks": kicks, "kicked_value": base + best_value}
     warm = np.zeros(n_sites + k)
     warm[best] = 1.0
@@ -414,9 +408,9 @@ def solve_mclp(model: MCLP, options: SolveOptions) -> Solution:
     # the heuristic plan stands when the MIP returned nothing better (or nothing at all)
     status = Status.FEASIBLE if out.status == Status.NO_SOLUTION else out.status
     open_sites = best if out.x is None else np.flatnonzero(out.x[:n_sites] > 0.5)
-    if _covered_weight(M, cw, open_sites) < best_value:
+    if mclp_value(M, cw, open_sites) < best_value:
         open_sites = best
-    obj = base + _covered_weight(M, cw, open_sites)
+    obj = base + mclp_value(M, cw, open_sites)
     return make_solution(
         "mclp",
         status=status,

@@ -33,6 +33,7 @@ __all__ = [
     "mclp_greedy",
     "mclp_perturb",
     "mclp_swap",
+    "mclp_value",
     "pmedian_cost",
     "pmedian_greedy",
     "pmedian_greedy_swap",
@@ -380,11 +381,12 @@ def mclp_perturb(
     fixed_mask = np.zeros(m, dtype=bool)
     fixed_mask[np.asarray(fixed, dtype=np.int64)] = True
     best = np.asarray(open_sites, dtype=np.int64)
-    best_value = float(w[(cover @ _as_mask(best, m)) > 0].sum())
+    best_value = mclp_value(cover, w, best)
     rng = np.random.default_rng(seed)
     kicks = idle = 0
     while (stall is None or idle < stall) and (until is None or time.perf_counter() < until):
-        is_open = _as_mask(best, m) > 0
+        is_open = np.zeros(m, dtype=bool)
+        is_open[best] = True
         movable, closed = np.flatnonzero(is_open & ~fixed_mask), np.flatnonzero(~is_open)
         if len(movable) == 0 or len(closed) == 0:
             break
@@ -392,7 +394,7 @@ def mclp_perturb(
         is_open[rng.choice(movable, q, replace=False)] = False
         is_open[rng.choice(closed, q, replace=False)] = True
         plan = mclp_swap(cover, w, np.flatnonzero(is_open), fixed)
-        value = float(w[(cover @ _as_mask(plan, m)) > 0].sum())
+        value = mclp_value(cover, w, plan)
         kicks += 1
         if value > best_value:
             best, best_value, idle = plan, value, 0
@@ -401,7 +403,8 @@ def mclp_perturb(
     return np.sort(best), kicks
 
 
-def _as_mask(sites: np.ndarray, m: int) -> np.ndarray:
-    y = np.zeros(m)
-    y[np.asarray(sites, dtype=np.int64)] = 1.0
-    return y
+def mclp_value(cover: sp.csr_array, weights: np.ndarray, open_sites: np.ndarray) -> float:
+    """Weight of the demand rows that some site of ``open_sites`` covers."""
+    y = np.zeros(cover.shape[1])
+    y[np.asarray(open_sites, dtype=np.int64)] = 1.0
+    return float(np.asarray(weights)[(cover @ y) > 0].sum())

@@ -40,6 +40,7 @@ from solvers._common import (
     nearest_assignment,
     out_of_time,
     remaining,
+    share_deadline,
 )
 from solvers._mip import relative_gap, solve_mip
 from solvers._pairs import SortedPairs
@@ -122,7 +123,7 @@ def solve_pmedian(
     first_plans = (
         deadline(options, start)
         if options.backend == "heuristic"
-        else _share_deadline(options, start, _HEURISTIC_SHARE)
+        else share_deadline(options, start, _HEURISTIC_SHARE)
     )
     for begin in starts:
         plan = pmedian_greedy(work, p, begin)
@@ -194,14 +195,14 @@ def solve_pmedian(
             ub,
             best_open,
             integral=integral,
-            deadline=_share_deadline(options, start, _LAGRANGIAN_SHARE),
+            deadline=share_deadline(options, start, _LAGRANGIAN_SHARE),
             **extra,
         )
 
     lag = lagrangian()
     if lag.upper_bound < ub:
         best_open, ub = lag.best_open, lag.upper_bound
-    polish_end = _share_deadline(options, start, _POLISH_SHARE)
+    polish_end = share_deadline(options, start, _POLISH_SHARE)
     polished = 0
     for plan in lag.plans:
         if polish_end is not None and time.perf_counter() >= polish_end:
@@ -336,11 +337,6 @@ def _perturb(
         else:
             idle += 1
     return best_open, ub, kicks
-
-
-def _share_deadline(options: SolveOptions, start: float, share: float) -> float | None:
-    """``time.perf_counter()`` value at which ``share`` of the time left has passed."""
-    return deadline(remaining(options, start, share=share), time.perf_counter())
 
 
 def _first_depth(
