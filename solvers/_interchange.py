@@ -20,7 +20,7 @@ import time
 
 import numpy as np
 
-from solvers._pairs import SortedPairs
+from solvers._pairs import SortedPairs, first_two
 
 logger = logging.getLogger(__name__)
 
@@ -64,22 +64,16 @@ class _State:
     def _nearest(self, rows: np.ndarray, idx: np.ndarray, seg: np.ndarray) -> None:
         """Recompute ``d1, d2, φ1, φ2`` of ``rows`` (their pairs ``idx``, segment ids ``seg``)."""
         pr = self.pairs
-        flag = self.is_open[pr.site[idx]]
-        cum = np.cumsum(flag, dtype=np.int64)
-        lengths = np.bincount(seg, minlength=len(rows))
-        ends = np.cumsum(lengths)
-        before = np.concatenate([[0], cum])[ends - lengths]
-        rank = cum - before[seg]
+        ends = np.cumsum(np.bincount(seg, minlength=len(rows)))
+        starts = np.concatenate([[0], ends[:-1]])
+        k1, k2, _ = first_two(self.is_open[pr.site[idx]], starts, ends, seg)
         d1 = np.full(len(rows), self.penalty)
         d2 = np.full(len(rows), self.penalty)
         phi1 = np.full(len(rows), -1, dtype=np.int64)
         phi2 = np.full(len(rows), -1, dtype=np.int64)
-        k1 = np.flatnonzero(flag & (rank == 1))
-        k2 = np.flatnonzero(flag & (rank == 2))
-        d1[seg[k1]] = pr.cost[idx[k1]]
-        phi1[seg[k1]] = pr.site[idx[k1]]
-        d2[seg[k2]] = pr.cost[idx[k2]]
-        phi2[seg[k2]] = pr.site[idx[k2]]
+        has1, has2 = k1 >= 0, k2 >= 0
+        d1[has1], phi1[has1] = pr.cost[idx[k1[has1]]], pr.site[idx[k1[has1]]]
+        d2[has2], phi2[has2] = pr.cost[idx[k2[has2]]], pr.site[idx[k2[has2]]]
         self.d1[rows], self.d2[rows], self.phi1[rows], self.phi2[rows] = d1, d2, phi1, phi2
 
     def _add(self, rows: np.ndarray, idx: np.ndarray, seg: np.ndarray, sign: float) -> None:

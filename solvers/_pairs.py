@@ -17,6 +17,34 @@ from solvers.costs import CostMatrix
 logger = logging.getLogger(__name__)
 
 
+def ranges(starts: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``range(starts[k], starts[k] + lengths[k])`` for every ``k``, concatenated, and for
+    each element its ``k`` (vectorised, no loop over the ranges)."""
+    seg = np.repeat(np.arange(len(starts)), lengths)
+    if len(seg) == 0:
+        return np.zeros(0, dtype=np.int64), seg
+    offsets = np.repeat(starts - (np.cumsum(lengths) - lengths), lengths)
+    return offsets + np.arange(len(seg)), seg
+
+
+def first_two(
+    flag: np.ndarray, starts: np.ndarray, ends: np.ndarray, seg: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For consecutive segments ``flag[starts[k]:ends[k]]`` (``seg``: each element's ``k``):
+    the positions of each segment's first and second True (-1 if none), and its count."""
+    cum = np.cumsum(flag, dtype=np.int64)
+    padded = np.concatenate([[0], cum])
+    before = padded[starts]
+    rank = cum - before[seg]  # 1 at the segment's first True, 2 at its second
+    first = np.full(len(starts), -1, dtype=np.int64)
+    second = np.full(len(starts), -1, dtype=np.int64)
+    pos1 = np.flatnonzero(flag & (rank == 1))
+    pos2 = np.flatnonzero(flag & (rank == 2))
+    first[seg[pos1]] = pos1
+    second[seg[pos2]] = pos2
+    return first, second, padded[ends] - before
+
+
 @dataclass(frozen=True, eq=False)
 class SortedPairs:
     """Pairs of the active demand rows, sorted by ``(row, cost, site)``.
@@ -93,12 +121,7 @@ class SortedPairs:
     def row_pairs(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Pair indices of ``rows`` concatenated in order, and each one's position in ``rows``."""
         starts = self.indptr[rows]
-        lengths = self.indptr[rows + 1] - starts
-        seg = np.repeat(np.arange(len(rows)), lengths)
-        if len(seg) == 0:
-            return np.zeros(0, dtype=np.int64), seg
-        offsets = np.repeat(starts - np.concatenate([[0], np.cumsum(lengths)[:-1]]), lengths)
-        return offsets + np.arange(len(seg)), seg
+        return ranges(starts, self.indptr[rows + 1] - starts)
 
     def nearest(self, k: int) -> SortedPairs:
         """Only the ``k`` nearest pairs of every row (ties at the cut kept whole).
@@ -136,18 +159,7 @@ class SortedPairs:
 
         Also returns the number of open sites among the row's pairs.
         """
-        flag = is_open[self.site]
-        cum = np.cumsum(flag, dtype=np.int64)
-        before = np.concatenate([[0], cum])[self.indptr[:-1]]
-        rank_open = cum - before[self.row]  # 1 for the first open pair of the row, 2 second
-        first = np.full(self.n_rows, -1, dtype=np.int64)
-        second = np.full(self.n_rows, -1, dtype=np.int64)
-        pos1 = np.flatnonzero(flag & (rank_open == 1))
-        pos2 = np.flatnonzero(flag & (rank_open == 2))
-        first[self.row[pos1]] = pos1
-        second[self.row[pos2]] = pos2
-        n_open = np.concatenate([[0], cum])[self.indptr[1:]] - before
-        return first, second, n_open
+        return first_two(is_open[self.site], self.indptr[:-1], self.indptr[1:], self.row)
 
     def restrict_sites(self, sites: np.ndarray) -> tuple[SortedPairs, np.ndarray]:
         """Pairs of the given sites only, renumbered ``0..len(sites)-1``; also the old→new map."""

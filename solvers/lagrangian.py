@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from solvers._pairs import SortedPairs
+from solvers._pairs import SortedPairs, ranges
 
 __all__ = ["LagrangianBound", "pmedian_lagrangian"]
 
@@ -88,12 +88,7 @@ class _Below:
             less = go & (self.wc[np.minimum(mid, len(self.wc) - 1)] < lam)
             lo = np.where(less, mid + 1, lo)
             hi = np.where(go & ~less, mid, hi)
-        lengths = lo - self.starts
-        total = int(lengths.sum())
-        if total == 0:
-            return np.zeros(0, dtype=np.int64)
-        offsets = np.repeat(self.starts - (np.cumsum(lengths) - lengths), lengths)
-        return offsets + np.arange(total)
+        return ranges(self.starts, lo - self.starts)[0]
 
 
 def _choose(rho: np.ndarray, free: np.ndarray, k: int, fixed_mask: np.ndarray) -> np.ndarray:
