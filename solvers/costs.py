@@ -139,14 +139,24 @@ class CostMatrix:
         """Demand index of every stored entry (CSR order)."""
         return np.repeat(np.arange(self.n_demand, dtype=np.int64), np.diff(self.indptr))
 
-    def within(self, threshold: float) -> sp.csr_array:
-        """Boolean coverage matrix: ``cost <= threshold`` (inclusive), unreachable pairs False."""
+    def _kept(self, threshold: float) -> tuple[np.ndarray, np.ndarray]:
+        """The entries with ``cost <= threshold`` and the CSR row pointer of those entries."""
         mask = self.data <= threshold
         kept = np.concatenate([[0], np.cumsum(mask, dtype=np.int64)])
-        indptr = kept[self.indptr]
+        return mask, kept[self.indptr]
+
+    def within(self, threshold: float) -> sp.csr_array:
+        """Boolean coverage matrix: ``cost <= threshold`` (inclusive), unreachable pairs False."""
+        mask, indptr = self._kept(threshold)
         return sp.csr_array(
             (np.ones(int(mask.sum()), dtype=bool), self.indices[mask], indptr), shape=self.shape
         )
+
+    def truncated(self, threshold: float) -> CostMatrix:
+        """The pairs with ``cost <= threshold`` (inclusive) as a cost matrix; the others
+        become unreachable."""
+        mask, indptr = self._kept(threshold)
+        return CostMatrix(indptr, self.indices[mask], self.data[mask], self.shape)
 
     def restrict_sites(self, sites: np.ndarray) -> CostMatrix:
         """The sub-matrix of the given site columns, renumbered ``0..len(sites)-1`` in order."""

@@ -103,11 +103,16 @@ class CoverOutcome:
 
 
 def _support_mip(
-    cover: sp.csr_array, fixed: np.ndarray, x: np.ndarray, options: SolveOptions
+    cover: sp.csr_array,
+    fixed: np.ndarray,
+    x: np.ndarray,
+    options: SolveOptions,
+    max_sites: int | None = None,
 ) -> np.ndarray | None:
     """The cover MIP restricted to the columns the LP point uses (RENS-style: columns at 0
     in the LP stay closed): its best cover, or None when there is none (the support does
-    not cover every row, or no cover was found in time)."""
+    not cover every row, or no cover was found in time). With ``max_sites``, the first cover
+    of at most that many columns (a feasibility question)."""
     keep = x > _SUPPORT_TOL
     keep[fixed] = True
     cols = np.flatnonzero(keep)
@@ -116,8 +121,16 @@ def _support_mip(
         return None
     position = np.full(cover.shape[1], -1, dtype=np.int64)
     position[cols] = np.arange(len(cols))
-    out = solve_mip(set_cover_mip(part, position[fixed]), options)
+    mip = set_cover_mip(part, position[fixed], max_sites=max_sites)
+    out = solve_mip(mip, options, highs_options=_first_solution(options, max_sites))
     return None if out.x is None else cols[np.flatnonzero(out.x > 0.5)]
+
+
+def _first_solution(options: SolveOptions, max_sites: int | None) -> dict | None:
+    """HiGHS options ending a feasibility MIP (``max_sites`` set) at its first solution."""
+    if max_sites is None or options.backend != "highs":
+        return None
+    return {"mip_max_improving_sols": 1}
 
 
 def min_cover(
@@ -172,7 +185,11 @@ def min_cover(
                 return dataclasses.replace(undecided, bound=lower)
             t_support = time.perf_counter()
             found = _support_mip(
-                cover, fixed, relax.x, remaining(options, start, share=_SUPPORT_SHARE)
+                cover,
+                fixed,
+                relax.x,
+                remaining(options, start, share=_SUPPORT_SHARE),
+                max_sites=max_sites,
             )
             logger.debug(
                 "cover %s: LP bound %g (%.2f s), greedy %d, support MIP %s (%.2f s)",
@@ -200,8 +217,9 @@ def min_cover(
         out = solve_mip(mip, remaining(options, start), warm_start=warm)
     else:
         # a feasibility question: the first cover within ``max_sites`` answers it
-        extra = {"mip_max_improving_sols": 1} if options.backend == "highs" else None
-        out = solve_mip(mip, remaining(options, start), highs_options=extra)
+        out = solve_mip(
+            mip, remaining(options, start), highs_options=_first_solution(options, max_sites)
+        )
     bound = out.bound
     if lower is not None and out.status != Status.INFEASIBLE:
         bound = lower if bound is None else max(bound, lower)

@@ -34,6 +34,7 @@ __all__ = [
     "mclp_perturb",
     "mclp_swap",
     "mclp_value",
+    "pcenter_farthest",
     "pmedian_cost",
     "pmedian_greedy",
     "pmedian_greedy_swap",
@@ -278,6 +279,43 @@ def greedy_cover(cover: sp.csr_array, fixed: np.ndarray) -> np.ndarray:
         if (count[rows] >= 2).all():
             is_open[j] = False
             count[rows] -= 1
+    return np.flatnonzero(is_open)
+
+
+def pcenter_farthest(
+    costs: CostMatrix, weights: np.ndarray, p: int, fixed: np.ndarray
+) -> np.ndarray:
+    """Farthest-first p-center plan: the fixed sites, then ``p - len(fixed)`` times the
+    cheapest closed site of the demand (weight > 0) farthest from every open site.
+
+    Gonzalez's rule on candidate sites; a quick upper bound on the p-center radius, not a
+    good plan. Demand no site reaches is ignored; a demand whose reachable sites are all open
+    already is skipped.
+    """
+    csc = costs.csc()
+    d = np.full(costs.n_demand, np.inf)
+    d[(weights <= 0) | (np.diff(costs.indptr) == 0)] = -1.0
+    is_open = np.zeros(costs.n_sites, dtype=bool)
+
+    def open_site(j: int) -> None:
+        is_open[j] = True
+        lo, hi = csc.indptr[j], csc.indptr[j + 1]
+        rows = csc.indices[lo:hi]
+        d[rows] = np.minimum(d[rows], csc.data[lo:hi])
+
+    for j in np.unique(np.asarray(fixed, dtype=np.int64)):
+        open_site(int(j))
+    while int(is_open.sum()) < p:
+        i = int(np.argmax(d))
+        if d[i] <= 0:
+            break
+        lo, hi = costs.indptr[i], costs.indptr[i + 1]
+        closed = ~is_open[costs.indices[lo:hi]]
+        if not closed.any():
+            d[i] = -1.0
+            continue
+        k = int(np.argmin(np.where(closed, costs.data[lo:hi], np.inf)))
+        open_site(int(costs.indices[lo + k]))
     return np.flatnonzero(is_open)
 
 

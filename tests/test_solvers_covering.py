@@ -268,8 +268,39 @@ def test_pcenter_cheap_phases_then_exact_match_brute_force(seed: int) -> None:
     steps = {k: v for k, v in s.details.items() if k.startswith("decided_by_")}
     assert sum(steps.values()) <= s.details["iterations"]
     # the cheap phases ran and decided some steps
-    assert steps.get("decided_by_undecided", 0) > 0
     assert steps.get("decided_by_greedy", 0) + steps.get("decided_by_lp", 0) > 0
+
+
+def test_pcenter_farthest_first_by_hand() -> None:
+    from solvers.heuristics import pcenter_farthest
+
+    # demand on a line at 0, 1 and 10; sites at 0, 10, 1 and 5
+    demand, sites = np.array([0.0, 1.0, 10.0]), np.array([0.0, 10.0, 1.0, 5.0])
+    C = CostMatrix.from_dense(np.abs(demand[:, None] - sites[None, :]))
+    none = np.zeros(0, dtype=np.int64)
+    # first the cheapest site of demand 0 (site 0), then of the farthest demand (10: site 1)
+    assert pcenter_farthest(C, np.ones(3), 2, none).tolist() == [0, 1]
+    # a fixed site opens first: with site 3 (at 5) open, demand 0 is farthest (5)
+    assert pcenter_farthest(C, np.ones(3), 2, np.array([3])).tolist() == [0, 3]
+    # weight 0 demand is ignored: only demand 1 counts, its cheapest site is 2
+    assert pcenter_farthest(C, np.array([0.0, 1.0, 0.0]), 1, none).tolist() == [2]
+
+
+def test_pcenter_reports_when_no_p_sites_reach_all_demand() -> None:
+    # demand 0 reaches only site 0, demand 1 only site 1: one site cannot serve both
+    C = CostMatrix.from_triples(np.array([0, 1]), np.array([0, 1]), np.array([1.0, 2.0]), (2, 2))
+    s = solve(PCenter(C, p=1))
+    assert s.status == "infeasible" and len(s.open_sites) == 0
+    assert s.reason == "no plan of p = 1 sites (fixed ones included) reaches every demand point"
+    s = solve(PCenter(C, p=2))
+    assert s.status == "optimal" and s.objective == 2.0 and s.open_sites.tolist() == [0, 1]
+
+
+def test_cost_matrix_truncated_keeps_zero_costs_and_drops_the_rest() -> None:
+    C = CostMatrix.from_dense(np.array([[0.0, 2.0, 1.0], [3.0, 0.5, 4.0]]))
+    T = C.truncated(1.0)
+    assert T.shape == C.shape and T.nnz == 3
+    assert T.to_dense().tolist() == [[0.0, np.inf, 1.0], [np.inf, 0.5, np.inf]]
 
 
 def test_min_cover_rejects_an_unknown_step() -> None:
