@@ -842,12 +842,19 @@ def _marker(shape: str, fill: str, size: float, outline: str = "35,35,35,255") -
     }
 
 
+#: the sites' category: ``added`` for a site the planner added in a what-if (stored as an
+#: existing site with ``added`` true), else ``status``; ``attribute()`` is NULL, not an error,
+#: on layers without an ``added`` field
+_SITE_CATEGORY = "CASE WHEN attribute(@feature, 'added') THEN 'added' ELSE \"status\" END"
+
+
 def _sites_style() -> str:
-    renderer = _renderer("categorizedSymbol", attr="status")
+    renderer = _renderer("categorizedSymbol", attr=_SITE_CATEGORY)
     categories = ET.SubElement(renderer, "categories")
     symbols = ET.SubElement(renderer, "symbols")
     classes = [
         ("existing", "existing centre", _marker("square", "31,120,180,255", 3.6)),
+        ("added", "site added by the planner", _marker("diamond", "106,61,154,255", 4.2)),
         ("new", "new centre", _marker("star", "227,26,28,255", 5.0)),
         ("candidate", "candidate (not chosen)", _marker("circle", "190,190,190,255", 1.8)),
     ]
@@ -953,8 +960,9 @@ def default_styles(*, threshold_minutes: float = 10.0) -> dict[str, str]:
     """QML styles for the standard plan layers, keyed by layer name.
 
     ``sites``: categorised by ``status`` (existing: blue squares, new: red stars, candidate:
-    small grey dots); ``candidates``: small grey dots; ``demand``: graduated by
-    ``travel_time_min`` from green to orange up to ``threshold_minutes``, uncovered demand
+    small grey dots), sites the planner added in a what-if (``added`` true) as purple
+    diamonds; ``candidates``: small grey dots; ``demand``: graduated by ``travel_time_min``
+    from green to orange up to ``threshold_minutes``, uncovered demand
     (slower, or unreachable with a NULL time) as larger red dots with a black outline;
     ``assignments``: thin grey lines; ``service_areas``: semi-transparent green fill;
     ``admin_units``: outlines labelled with ``name``. Each style also carries readable field

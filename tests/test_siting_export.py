@@ -438,13 +438,19 @@ def test_default_styles_are_qgis_qml() -> None:
         roots[name] = root
 
     sites = roots["sites"].find("renderer-v2")
-    assert sites.get("type") == "categorizedSymbol" and sites.get("attr") == "status"
+    # planner-added sites (existing, with `added` true) get their own category, the others
+    # fall back to `status`
+    assert sites.get("type") == "categorizedSymbol"
+    assert sites.get("attr") == (
+        "CASE WHEN attribute(@feature, 'added') THEN 'added' ELSE \"status\" END"
+    )
     cats = {c.get("value"): c.get("symbol") for c in sites.iter("category")}
+    assert set(cats) == {"existing", "added", "new", "candidate"}
     symbols = {s.get("name"): s for s in sites.find("symbols")}
-    existing, new = symbols[cats["existing"]], symbols[cats["new"]]
-    assert _colour(existing) != _colour(new)
+    existing, added, new = (symbols[cats[k]] for k in ("existing", "added", "new"))
+    assert len({_colour(existing), _colour(added), _colour(new)}) == 3
     shape = "layer/Option/Option[@name='name']"
-    assert existing.find(shape).get("value") != new.find(shape).get("value")
+    assert len({sym.find(shape).get("value") for sym in (existing, added, new)}) == 3
 
     demand = roots["demand"].find("renderer-v2")
     assert demand.get("type") == "graduatedSymbol" and "travel_time_min" in demand.get("attr")
