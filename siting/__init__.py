@@ -6,7 +6,7 @@ from siting.planning import TravelCosts, plan, travel_costs
 from siting.region import RegionResult, RegionSettings, plan_region
 from siting.result import PlanResult
 from siting.scenario import MODELS, MODES, Scenario
-from siting.tiers import TieredPlan, TierSpec, plan_tiers
+from siting.tiers import TieredPlan, TierSpec, load_tiers, plan_tiers
 from siting_errors import (
     CRSError,
     DataNotFoundError,
@@ -37,6 +37,7 @@ __all__ = [
     "UnsupportedFormatError",
     "compliance_table",
     "coverage_score",
+    "load_tiers",
     "plan",
     "plan_region",
     "plan_tiers",

@@ -1,5 +1,5 @@
-"""The ``siting`` command line: ``demo``, ``plan``, ``solve-matrix``, ``report``, ``plan-region``
-and ``serve``.
+"""The ``siting`` command line: ``demo``, ``plan``, ``plan-tiers``, ``solve-matrix``, ``report``,
+``plan-region`` and ``serve``.
 
 Every command has ``--help``. Errors the user can fix (a missing file, a bad parameter) are
 printed as one line naming the input and the expected value, with exit code 2.
@@ -12,13 +12,16 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from siting_errors import SitingError
+
+if TYPE_CHECKING:
+    from siting.rules import RulePreset
 
 __all__ = ["app", "main"]
 
@@ -34,6 +37,24 @@ app = typer.Typer(
 )
 console = Console()
 err_console = Console(stderr=True, soft_wrap=True)
+
+# options shared by the planning commands (``plan``, ``plan-tiers``)
+_Population = Annotated[Path, typer.Option(help="Population raster (GeoTIFF) or vector file.")]
+_Out = Annotated[Path, typer.Option(help="Folder for the outputs.")]
+_Roads = Annotated[
+    Path | None,
+    typer.Option(help="Road network (.osm, .osm.pbf, .graphml); omit for straight-line travel."),
+]
+_Rules = Annotated[
+    Path | None,
+    typer.Option(help="Rules preset TOML (default: the packaged Inner Mongolia preset)."),
+]
+_PopulationColumn = Annotated[str, typer.Option(help="Population column (vector).")]
+_MaxSnap = Annotated[float, typer.Option(help="Max distance to the network (m).")]
+_Cutoff = Annotated[float | None, typer.Option(help="Travel-time search limit (min).")]
+_Backend = Annotated[str, typer.Option(help="highs, cbc, pulp-highs or heuristic.")]
+_Name = Annotated[str, typer.Option(help="Label and file stem of the outputs.")]
+_Quiet = Annotated[bool, typer.Option(help="No progress messages.")]
 
 
 @contextmanager
@@ -51,6 +72,18 @@ def _progress_printer(quiet: bool) -> object:
             err_console.print(f"[dim]… {message}[/]", highlight=False)
 
     return say
+
+
+def _rules_and_circle(
+    rules: Path | None, threshold: float | None, mode: str | None
+) -> tuple[RulePreset, float, str]:
+    """The rules preset (a file, or the packaged one) and the service circle's threshold and
+    mode, the preset's R6 where not given."""
+    from siting.rules import default_rules, load_rules
+
+    preset = load_rules(rules) if rules is not None else default_rules()
+    threshold = threshold if threshold is not None else preset.R6.threshold_minutes
+    return preset, threshold, mode or preset.R6.urban_mode
 
 
 def _print_result(result: object, title: str) -> None:
@@ -176,14 +209,9 @@ def demo(
 
 @app.command()
 def plan(
-    population: Annotated[Path, typer.Option(help="Population raster (GeoTIFF) or vector file.")],
-    out: Annotated[Path, typer.Option(help="Folder for the outputs.")],
-    roads: Annotated[
-        Path | None,
-        typer.Option(
-            help="Road network (.osm, .osm.pbf, .graphml); omit for straight-line travel."
-        ),
-    ] = None,
+    population: _Population,
+    out: _Out,
+    roads: _Roads = None,
     sites: Annotated[Path | None, typer.Option(help="Candidate sites file.")] = None,
     existing: Annotated[Path | None, typer.Option(help="Existing facilities (kept open).")] = None,
     units: Annotated[
@@ -197,34 +225,26 @@ def plan(
     mode: Annotated[
         str | None, typer.Option(help="walk or drive (default: the rules' R6 urban mode, walk).")
     ] = None,
-    rules: Annotated[
-        Path | None,
-        typer.Option(help="Rules preset TOML (default: the packaged Inner Mongolia preset)."),
-    ] = None,
-    population_column: Annotated[
-        str, typer.Option(help="Population column (vector).")
-    ] = "population",
+    rules: _Rules = None,
+    population_column: _PopulationColumn = "population",
     candidate_spacing: Annotated[
         float, typer.Option(help="Without --sites: candidates at road nodes this far apart (m).")
     ] = 500.0,
-    max_snap: Annotated[float, typer.Option(help="Max distance to the network (m).")] = 500.0,
-    cutoff: Annotated[float | None, typer.Option(help="Travel-time search limit (min).")] = None,
-    backend: Annotated[str, typer.Option(help="highs, cbc, pulp-highs or heuristic.")] = "highs",
+    max_snap: _MaxSnap = 500.0,
+    cutoff: _Cutoff = None,
+    backend: _Backend = "highs",
     time_limit: Annotated[float, typer.Option(help="Solver time limit (s).")] = 300.0,
-    name: Annotated[str, typer.Option(help="Label and file stem of the outputs.")] = "plan",
-    quiet: Annotated[bool, typer.Option(help="No progress messages.")] = False,
+    name: _Name = "plan",
+    quiet: _Quiet = False,
 ) -> None:
     """Plan sites from files: population + roads + candidates/existing → GeoJSON + GeoPackage."""
     from siting.inputs import load_scenario
     from siting.outputs import save_result
     from siting.planning import plan as run_plan
-    from siting.rules import default_rules, load_rules
 
     say = _progress_printer(quiet)
     with _user_errors():
-        preset = load_rules(rules) if rules is not None else default_rules()
-        threshold = threshold if threshold is not None else preset.R6.threshold_minutes
-        mode = mode or preset.R6.urban_mode
+        preset, threshold, mode = _rules_and_circle(rules, threshold, mode)
         say(f"service circle {threshold:g} min by {mode} ({preset.R6.cite()})")
         say("reading inputs")
         scenario = load_scenario(
@@ -250,6 +270,80 @@ def plan(
         files = save_result(result, out, name=name)
     _print_result(result, f"siting plan: {model}")
     console.print(f"outputs in {out}/ ({len(files)} files)")
+
+
+@app.command("plan-tiers")
+def plan_tiers_command(
+    population: _Population,
+    tiers: Annotated[
+        Path,
+        typer.Option(
+            help="Tiers file (TOML; see the README): an array of tables named tiers, one per "
+            "tier in planning order, with tier, sites and/or existing (paths relative to the "
+            "file), model, new_sites, threshold_minutes, mode, band."
+        ),
+    ],
+    out: _Out,
+    roads: _Roads = None,
+    units: Annotated[
+        Path | None, typer.Option(help="Admin units (polygons) for the tables.")
+    ] = None,
+    threshold: Annotated[
+        float | None,
+        typer.Option(help="Default service threshold, minutes (default: the rules' R6, 10)."),
+    ] = None,
+    mode: Annotated[
+        str | None, typer.Option(help="Default mode, walk or drive (default: the rules' R6).")
+    ] = None,
+    rules: _Rules = None,
+    population_column: _PopulationColumn = "population",
+    max_snap: _MaxSnap = 500.0,
+    cutoff: _Cutoff = None,
+    backend: _Backend = "highs",
+    time_limit: Annotated[float, typer.Option(help="Solver time limit per tier (s).")] = 300.0,
+    name: _Name = "plan",
+    quiet: _Quiet = False,
+) -> None:
+    """Plan facility tiers in order (e.g. centres, stations, village clinics): every site an
+    upper tier opens stays open for the tiers below, which fill the gaps it leaves."""
+    from siting.export import save_geojson
+    from siting.inputs import load_scenario
+    from siting.outputs import save_result
+    from siting.tiers import load_tiers, plan_tiers
+
+    say = _progress_printer(quiet)
+    with _user_errors():
+        preset, threshold, mode = _rules_and_circle(rules, threshold, mode)
+        say("reading inputs")
+        specs = load_tiers(tiers)
+        scenario = load_scenario(
+            population=population,
+            roads=roads,
+            units=units,
+            mode=mode,
+            population_column=population_column,
+            sites_frame=specs[0].sites,  # each tier plans on its own sites
+            model=specs[0].model,
+            new_sites=specs[0].new_sites,
+            threshold_minutes=threshold,
+            max_snap_distance=max_snap,
+            cutoff_minutes=cutoff,
+            backend=backend,
+            time_limit=time_limit,
+            name=name,
+            rules=preset,
+        )
+        tiered = plan_tiers(scenario, specs, rules=preset, progress=say)
+        n_files = 0
+        for tier, result in zip(tiered.tiers, tiered.results, strict=True):
+            n_files += len(save_result(result, out, name=f"{name}_{tier}"))
+        save_geojson(tiered.sites(), out / f"{name}_tiers_sites.geojson")
+        (out / f"{name}_tiers_summary.json").write_text(
+            json.dumps(tiered.summary(), ensure_ascii=False, indent=2), encoding="utf-8"
+        )
+    for tier, result in zip(tiered.tiers, tiered.results, strict=True):
+        _print_result(result, f"tier {tier}: {result.scenario.model}")
+    console.print(f"outputs in {out}/ ({n_files + 2} files)")
 
 
 @app.command("solve-matrix")
@@ -342,13 +436,10 @@ def report(
     from siting.planning import plan as run_plan
     from siting.planning import travel_costs
     from siting.report import save_report
-    from siting.rules import default_rules, load_rules
 
     say = _progress_printer(quiet)
     with _user_errors():
-        preset = load_rules(rules) if rules is not None else default_rules()
-        threshold = threshold if threshold is not None else preset.R6.threshold_minutes
-        mode = mode or preset.R6.urban_mode
+        preset, threshold, mode = _rules_and_circle(rules, threshold, mode)
         params = {
             "model": model,
             "new_sites": new_sites if model != "lscp" else None,
@@ -412,7 +503,7 @@ def serve(
 @app.command("plan-region")
 def plan_region_command(
     units: Annotated[Path, typer.Option(help="Planning-unit polygons (counties), e.g. GeoJSON.")],
-    out: Annotated[Path, typer.Option(help="Folder for the outputs.")],
+    out: _Out,
     id_column: Annotated[str | None, typer.Option(help="Unit id column (e.g. adcode).")] = None,
     coords: Annotated[str, typer.Option(help="wgs84, or gcj02 for Amap boundaries.")] = "wgs84",
     only: Annotated[

@@ -27,12 +27,14 @@ def load_scenario(
     mode: str = "walk",
     population_column: str = "population",
     candidate_spacing: float = 500.0,
+    sites_frame: gpd.GeoDataFrame | None = None,
     **parameters: Any,
 ) -> Scenario:
     """Read every input file and build a validated :class:`Scenario`.
 
     Without ``sites``, candidates are generated at road-network nodes ``candidate_spacing``
     metres apart (or, without roads either, at populated cells that far apart).
+    ``sites_frame`` (sites already loaded, e.g. a tier's) replaces ``sites`` and ``existing``.
     ``parameters`` are passed to :class:`Scenario` (model, new_sites, threshold_minutes, ...).
     """
     from geodata.boundaries import load_boundaries
@@ -55,22 +57,29 @@ def load_scenario(
 
         graph = load_roads(roads, mode=mode)
     frames = []
-    if existing is not None:
-        frames.append(load_sites(existing, existing=True))
-    if sites is not None:
-        frames.append(load_sites(sites, existing=False))
-    elif graph is not None:
-        xs, ys = zip(*((d["x"], d["y"]) for _, d in graph.nodes(data=True)), strict=True)
-        frames.append(
-            sites_from_points(
-                pd.Series(xs).to_numpy(),
-                pd.Series(ys).to_numpy(),
-                graph.graph.get("crs", "EPSG:4326"),
-                spacing=candidate_spacing,
-            )
-        )
+    if sites_frame is not None:
+        if sites is not None or existing is not None:
+            raise InputError("give either `sites_frame` or site files (`sites`, `existing`)")
+        frames.append(sites_frame)
     else:
-        frames.append(sites_from_population(demand, min_population=0.0, spacing=candidate_spacing))
+        if existing is not None:
+            frames.append(load_sites(existing, existing=True))
+        if sites is not None:
+            frames.append(load_sites(sites, existing=False))
+        elif graph is not None:
+            xs, ys = zip(*((d["x"], d["y"]) for _, d in graph.nodes(data=True)), strict=True)
+            frames.append(
+                sites_from_points(
+                    pd.Series(xs).to_numpy(),
+                    pd.Series(ys).to_numpy(),
+                    graph.graph.get("crs", "EPSG:4326"),
+                    spacing=candidate_spacing,
+                )
+            )
+        else:
+            frames.append(
+                sites_from_population(demand, min_population=0.0, spacing=candidate_spacing)
+            )
     if len(frames) == 2:
         all_sites = combine_sites(frames[0], frames[1])
     elif existing is not None:

@@ -582,13 +582,10 @@ def rules_to_dict(preset: RulePreset) -> dict[str, Any]:
 
 def load_rules(path: str | Path) -> RulePreset:
     """Read and validate a TOML preset (the layout of ``siting/data/inner_mongolia.toml``)."""
+    from siting._toml import read_toml
+
     p = Path(path)
-    if not p.is_file():
-        raise DataNotFoundError(f"rules file {str(p)!r} does not exist")
-    try:
-        data = tomllib.loads(p.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise InputError(f"rules file {str(p)!r} is not valid UTF-8 TOML: {exc}") from exc
+    data = read_toml(p, "rules file")
     preset = rules_from_dict(data, origin=f"rules file {str(p)!r}")
     logger.debug("read rule preset %r from %s", preset.name, p)
     return preset

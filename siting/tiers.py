@@ -12,6 +12,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 import pandas as pd
@@ -22,7 +24,7 @@ from siting.rules import RulePreset, default_rules
 from siting.scenario import Scenario
 from siting_errors import InputError
 
-__all__ = ["TierSpec", "TieredPlan", "plan_tiers"]
+__all__ = ["TierSpec", "TieredPlan", "load_tiers", "plan_tiers"]
 
 logger = logging.getLogger(__name__)
 
@@ -148,3 +150,75 @@ def plan_tiers(
         opened = chosen if opened is None else pd.concat([opened, chosen], ignore_index=True)
         opened = gpd.GeoDataFrame(opened.drop_duplicates("site_id"), crs=chosen.crs)
     return TieredPlan(tuple(names), tuple(results))
+
+
+#: the keys of one ``[[tiers]]`` table of a tiers file
+_TIER_KEYS = (
+    "tier",
+    "sites",
+    "existing",
+    "model",
+    "new_sites",
+    "threshold_minutes",
+    "mode",
+    "band",
+)
+
+
+def _tier_spec(table: Any, k: int, base: Path) -> TierSpec:
+    """One ``[[tiers]]`` table (the ``k``-th, from 1) as a :class:`TierSpec`, its site files
+    read relative to ``base``."""
+    from geodata.candidates import combine_sites, load_sites
+
+    if not isinstance(table, dict):
+        raise InputError(f"tier {k} must be a table, got {table!r}")
+    label = f"tier {k}" + (f" ({table['tier']!r})" if "tier" in table else "")
+    unknown = sorted(set(table) - set(_TIER_KEYS))
+    if unknown:
+        raise InputError(
+            f"unknown key {unknown[0]!r} in {label}; expected one of {', '.join(_TIER_KEYS)}"
+        )
+    if not isinstance(table.get("tier"), str):
+        raise InputError(f"{label} needs `tier`, a tier key of the rules preset (a string)")
+    if "sites" not in table and "existing" not in table:
+        raise InputError(f"{label} needs `sites` (candidates) and/or `existing` (site files)")
+    band = table.get("band")
+    if band is not None and not (
+        isinstance(band, list) and len(band) == 2 and all(isinstance(v, int) for v in band)
+    ):
+        raise InputError(f"`band` of {label} must be two whole numbers [min, max], got {band!r}")
+    frames = [
+        load_sites(base / str(table[key]), existing=key == "existing")
+        for key in ("existing", "sites")
+        if key in table
+    ]
+    sites = combine_sites(frames[0], frames[1]) if len(frames) == 2 else frames[0]
+    return TierSpec(
+        tier=table["tier"],
+        sites=sites,
+        model=table.get("model", "mclp"),
+        new_sites=table.get("new_sites"),
+        threshold_minutes=table.get("threshold_minutes"),
+        mode=table.get("mode"),
+        band=(band[0], band[1]) if band is not None else None,
+    )
+
+
+def load_tiers(path: str | Path) -> list[TierSpec]:
+    """Read a tiers file: TOML with one ``[[tiers]]`` table per tier, in planning order.
+
+    Keys of a table: ``tier`` (a tier key of the rules preset), ``sites`` (candidate sites file)
+    and/or ``existing`` (existing sites file) — paths relative to the tiers file — and optional
+    ``model``, ``new_sites``, ``threshold_minutes``, ``mode`` and ``band = [min, max]``.
+    """
+    from siting._toml import read_toml
+
+    path = Path(path)
+    doc = read_toml(path, "tiers file")
+    tables = doc.get("tiers")
+    if not isinstance(tables, list) or not tables:
+        raise InputError(
+            f"tiers file {str(path)!r} must hold [[tiers]] tables, one per tier; "
+            f"got the keys {sorted(doc)}"
+        )
+    return [_tier_spec(t, k, path.parent) for k, t in enumerate(tables, start=1)]

@@ -104,6 +104,84 @@ def test_plan_reports_bad_input_without_traceback(tmp_path: Path) -> None:
 
 
 def test_every_command_has_help() -> None:
-    for cmd in ("demo", "plan", "solve-matrix"):
+    for cmd in ("demo", "plan", "plan-tiers", "solve-matrix"):
         proc = _run(cmd, "--help")
         assert proc.returncode == 0 and "Usage" in proc.stdout
+
+
+def test_plan_tiers_from_a_tiers_file(tmp_path: Path) -> None:
+    import geopandas as gpd
+
+    city = synthetic_city(2, population=20_000)
+    paths = save_synthetic_city(city, tmp_path / "city")
+    cands = gpd.read_file(paths["candidates.geojson"])
+    cands.iloc[:4].to_file(tmp_path / "centres.geojson", driver="GeoJSON")
+    cands.iloc[4:].to_file(tmp_path / "stations.geojson", driver="GeoJSON")
+    (tmp_path / "tiers.toml").write_text(
+        "[[tiers]]\n"
+        'tier = "community_health_service_centre"\n'
+        'existing = "city/existing.geojson"\n'
+        'sites = "centres.geojson"\n'
+        "new_sites = 1\n"
+        "\n"
+        "[[tiers]]\n"
+        'tier = "community_health_service_station"\n'
+        'sites = "stations.geojson"\n'
+        'model = "pmedian"\n'
+        "new_sites = 2\n"
+        "band = [1000, 10000]\n",
+        encoding="utf-8",
+    )
+    out = tmp_path / "out"
+    proc = _run(
+        "plan-tiers",
+        "--population",
+        str(paths["population.tif"]),
+        "--roads",
+        str(paths["roads.graphml"]),
+        "--units",
+        str(paths["subdistricts.geojson"]),
+        "--tiers",
+        str(tmp_path / "tiers.toml"),
+        "--out",
+        str(out),
+        "--name",
+        "t",
+        "--quiet",
+    )
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads((out / "t_tiers_summary.json").read_text(encoding="utf-8"))
+    assert [s["tier"] for s in summary] == [
+        "community_health_service_centre",
+        "community_health_service_station",
+    ]
+    centres, stations = summary
+    assert centres["sites"]["existing"] == 1 and centres["sites"]["new"] == 1
+    # the centre tier's existing and new sites stay open (as existing) for the stations
+    assert stations["sites"]["existing"] == 2 and stations["sites"]["new"] == 2
+    assert set(centres["sites"]["new_site_ids"]) <= set(cands["site_id"].iloc[:4])
+    assert set(stations["sites"]["new_site_ids"]) <= set(cands["site_id"].iloc[4:])
+    sites = json.loads((out / "t_tiers_sites.geojson").read_text(encoding="utf-8"))
+    tiers = [f["properties"]["tier"] for f in sites["features"]]
+    assert (
+        sorted(tiers)
+        == ["community_health_service_centre"] * 2 + ["community_health_service_station"] * 2
+    )
+    for tier in ("community_health_service_centre", "community_health_service_station"):
+        assert (out / f"t_{tier}.gpkg").exists() and (out / f"t_{tier}_units.csv").exists()
+    # a bad tiers file: a clear message, exit code 2, no traceback
+    (tmp_path / "bad.toml").write_text(
+        '[[tiers]]\ntier = "village_clinic"\nsites = "stations.geojson"\nnew_site = 1\n',
+        encoding="utf-8",
+    )
+    proc = _run(
+        "plan-tiers",
+        "--population",
+        str(paths["population.tif"]),
+        "--tiers",
+        str(tmp_path / "bad.toml"),
+        "--out",
+        str(out),
+    )
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "unknown key 'new_site' in tier 1 ('village_clinic')" in " ".join(proc.stderr.split())

@@ -6,7 +6,7 @@ import geopandas as gpd
 import pytest
 from shapely.geometry import Point
 
-from siting import InputError
+from siting import DataNotFoundError, InputError
 from siting.tiers import TierSpec, plan_tiers
 from tests.test_siting_planning import CRS, X0, Y0, _scenario
 
@@ -55,3 +55,52 @@ def test_unknown_and_repeated_tiers_are_refused() -> None:
         plan_tiers(_scenario(), [ok, ok])
     with pytest.raises(InputError, match="at least one tier"):
         plan_tiers(_scenario(), [])
+
+
+def test_load_tiers_reads_tables_in_order_relative_to_the_file(tmp_path) -> None:
+    from siting.tiers import load_tiers
+
+    (tmp_path / "data").mkdir()
+    _points("C", [500, 3250]).to_file(tmp_path / "data" / "c.geojson", driver="GeoJSON")
+    _points("S", [3300]).to_file(tmp_path / "data" / "s.geojson", driver="GeoJSON")
+    (tmp_path / "tiers.toml").write_text(
+        '[[tiers]]\ntier = "community_health_service_centre"\nexisting = "data/c.geojson"\n'
+        'new_sites = 0\n\n[[tiers]]\ntier = "village_clinic"\nsites = "data/s.geojson"\n'
+        'model = "pmedian"\nnew_sites = 1\nthreshold_minutes = 15\nmode = "drive"\n'
+        "band = [100, 500]\n",
+        encoding="utf-8",
+    )
+    top, low = load_tiers(tmp_path / "tiers.toml")
+    assert top.tier == "community_health_service_centre" and top.model == "mclp"
+    assert top.sites["site_id"].tolist() == ["C0", "C1"] and top.sites["existing"].all()
+    assert (low.tier, low.model, low.new_sites) == ("village_clinic", "pmedian", 1)
+    assert (low.threshold_minutes, low.mode, low.band) == (15, "drive", (100, 500))
+    assert low.sites["site_id"].tolist() == ["S0"] and not low.sites["existing"].any()
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("x = 1\n", "must hold [[tiers]] tables, one per tier; got the keys ['x']"),
+        ("[[tiers]\n", "is not valid UTF-8 TOML"),
+        ('[[tiers]]\nsites = "s.geojson"\n', "tier 1 needs `tier`, a tier key"),
+        ('[[tiers]]\ntier = "village_clinic"\n', "tier 1 ('village_clinic') needs `sites`"),
+        (
+            '[[tiers]]\ntier = "village_clinic"\nsites = "s.geojson"\nband = [1]\n',
+            "`band` of tier 1 ('village_clinic') must be two whole numbers [min, max], got [1]",
+        ),
+        (
+            '[[tiers]]\ntier = "village_clinic"\nsites = "s.geojson"\nnew_site = 1\n',
+            "unknown key 'new_site' in tier 1 ('village_clinic'); expected one of tier, sites",
+        ),
+    ],
+)
+def test_load_tiers_refuses_bad_files(tmp_path, text: str, message: str) -> None:
+    from siting.tiers import load_tiers
+
+    (tmp_path / "tiers.toml").write_text(text, encoding="utf-8")
+    with pytest.raises(InputError) as err:
+        load_tiers(tmp_path / "tiers.toml")
+    assert message in str(err.value)
+    with pytest.raises(DataNotFoundError, match="tiers file .* does not exist"):
+        load_tiers(tmp_path / "missing.toml")
