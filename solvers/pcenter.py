@@ -148,7 +148,8 @@ def solve_pcenter(model: PCenter, options: SolveOptions) -> Solution:
     if best_sites is None:
         # the farthest-first plan leaves demand unreached: is any plan of p sites reaching all?
         iterations += 1
-        ok, sites = test(float(values[-1]), None)
+        heuristic = options.backend == "heuristic"
+        ok, sites = test(float(values[-1]), "greedy" if heuristic else None)
         if ok is not True:
             status, reason = (
                 (
@@ -158,7 +159,9 @@ def solve_pcenter(model: PCenter, options: SolveOptions) -> Solution:
                 if ok is False
                 else (
                     Status.NO_SOLUTION,
-                    "time limit reached before a plan reaching every demand point was found",
+                    "the heuristic found no plan of p sites reaching every demand point"
+                    if heuristic
+                    else "time limit reached before a plan reaching every demand point was found",
                 )
             )
             return make_solution(

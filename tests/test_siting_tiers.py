@@ -102,5 +102,5 @@ def test_load_tiers_refuses_bad_files(tmp_path, text: str, message: str) -> None
     with pytest.raises(InputError) as err:
         load_tiers(tmp_path / "tiers.toml")
     assert message in str(err.value)
-    with pytest.raises(DataNotFoundError, match="tiers file .* does not exist"):
+    with pytest.raises(DataNotFoundError, match=r"tiers file .* does not exist"):
         load_tiers(tmp_path / "missing.toml")

@@ -294,6 +294,11 @@ def test_pcenter_reports_when_no_p_sites_reach_all_demand() -> None:
     assert s.reason == "no plan of p = 1 sites (fixed ones included) reaches every demand point"
     s = solve(PCenter(C, p=2))
     assert s.status == "optimal" and s.objective == 2.0 and s.open_sites.tolist() == [0, 1]
+    # the other backends: CBC proves the same; the heuristic only says it found no plan
+    assert solve(PCenter(C, p=1), backend="cbc").status == "infeasible"
+    s = solve(PCenter(C, p=1), backend="heuristic")
+    assert s.status == "no_solution"
+    assert s.reason == "the heuristic found no plan of p sites reaching every demand point"
 
 
 def test_cost_matrix_truncated_keeps_zero_costs_and_drops_the_rest() -> None:
