@@ -306,9 +306,8 @@ def plan_tiers_command(
 ) -> None:
     """Plan facility tiers in order (e.g. centres, stations, village clinics): every site an
     upper tier opens stays open for the tiers below, which fill the gaps it leaves."""
-    from siting.export import save_geojson
     from siting.inputs import load_scenario
-    from siting.outputs import save_result
+    from siting.outputs import save_tiers
     from siting.tiers import load_tiers, plan_tiers
 
     say = _progress_printer(quiet)
@@ -334,16 +333,10 @@ def plan_tiers_command(
             rules=preset,
         )
         tiered = plan_tiers(scenario, specs, rules=preset, progress=say)
-        n_files = 0
-        for tier, result in zip(tiered.tiers, tiered.results, strict=True):
-            n_files += len(save_result(result, out, name=f"{name}_{tier}"))
-        save_geojson(tiered.sites(), out / f"{name}_tiers_sites.geojson")
-        (out / f"{name}_tiers_summary.json").write_text(
-            json.dumps(tiered.summary(), ensure_ascii=False, indent=2), encoding="utf-8"
-        )
+        files = save_tiers(tiered, out, name=name)
     for tier, result in zip(tiered.tiers, tiered.results, strict=True):
         _print_result(result, f"tier {tier}: {result.scenario.model}")
-    console.print(f"outputs in {out}/ ({n_files + 2} files)")
+    console.print(f"outputs in {out}/ ({len(files)} files)")
 
 
 @app.command("solve-matrix")
