@@ -107,6 +107,76 @@ def make_solution(
     )
 
 
+def relative_gap(objective: float | None, bound: float | None) -> float | None:
+    """``|objective - bound| / max(|objective|, 1e-9)``, or ``None`` when either is unknown."""
+    if objective is None or bound is None or not np.isfinite(bound):
+        return None
+    return abs(objective - bound) / max(abs(objective), 1e-9)
+
+
+def plan_solution(
+    model: str,
+    costs: CostMatrix,
+    sites: np.ndarray,
+    *,
+    status: Status,
+    start: float,
+    backend: str,
+    objective: float,
+    bound: float | None = None,
+    assignment: np.ndarray | None = None,
+    reason: str | None = None,
+    details: Mapping[str, Any] | None = None,
+) -> Solution:
+    """The :class:`Solution` opening ``sites``, every demand assigned to its nearest open site
+    (unless ``assignment`` is given). An optimal one has gap 0 and, without a ``bound``, its
+    objective as bound; any other has the gap to ``bound`` (``None`` when it is unknown)."""
+    sites = np.asarray(sites, dtype=np.int64)
+    if status == Status.OPTIMAL:
+        bound, gap = (objective if bound is None else bound), 0.0
+    else:
+        gap = relative_gap(objective, bound)
+    return make_solution(
+        model,
+        status=status,
+        start=start,
+        backend=backend,
+        objective=objective,
+        bound=bound,
+        gap=gap,
+        open_sites=sites,
+        assignment=nearest_assignment(costs, sites)[0] if assignment is None else assignment,
+        reason=reason,
+        details=details,
+    )
+
+
+def unreachable_solution(
+    model: str,
+    bad: np.ndarray,
+    weights: np.ndarray,
+    *,
+    start: float,
+    backend: str,
+    what: str,
+    key: str = "unreachable",
+) -> Solution:
+    """The ``infeasible`` :class:`Solution` of demand points ``bad`` that no site can serve:
+    the reason names how many, their weight, ``what`` is wrong and the first of them; their
+    indices are in ``details[key]``."""
+    return make_solution(
+        model,
+        status=Status.INFEASIBLE,
+        start=start,
+        backend=backend,
+        reason=(
+            f"{len(bad)} demand points (total weight {weights[bad].sum():g}) {what}: "
+            f"{describe(bad, weights)}"
+        ),
+        details={key: bad.tolist()},
+    )
+
+
 def fill_sites(chosen: np.ndarray, p: int, n_sites: int) -> np.ndarray:
     """``chosen`` completed with the lowest-numbered other sites up to ``p`` sites."""
     chosen = np.unique(np.asarray(chosen, dtype=np.int64))

@@ -18,6 +18,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from siting_errors import DependencyError, SolverError
+from solvers._common import relative_gap
 from solvers.options import SolveOptions
 from solvers.result import Status
 
@@ -64,13 +65,6 @@ class MIPOutcome:
     time: float
     backend: str
     message: str = ""
-
-
-def relative_gap(objective: float | None, bound: float | None) -> float | None:
-    """``|objective - bound| / max(|objective|, 1e-9)``, or ``None`` when either is unknown."""
-    if objective is None or bound is None or not np.isfinite(bound):
-        return None
-    return abs(objective - bound) / max(abs(objective), 1e-9)
 
 
 def solve_mip(

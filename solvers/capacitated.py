@@ -61,7 +61,8 @@ import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
 from siting_errors import InputError
-from solvers._mip import MatrixMIP, highs_lp, relative_gap, solve_mip
+from solvers._common import plan_solution
+from solvers._mip import MatrixMIP, highs_lp, solve_mip
 from solvers.costs import CostMatrix
 from solvers.heuristics import pmedian_greedy_swap
 from solvers.models import CapacitatedPMedian
@@ -931,20 +932,17 @@ def _solution(
                 f"the hard load bounds cannot all be met: the closest plan violates "
                 f"{len(viol)} of them by {total:g} in all (see details['violations'])"
             )
-    if status == Status.OPTIMAL:
-        bound = objective if bound is None else min(bound, objective)
-        gap = 0.0
-    else:
-        gap = relative_gap(objective, bound)
-    return Solution(
-        model="cpmedian",
+    if status == Status.OPTIMAL and bound is not None:
+        bound = min(bound, objective)
+    return plan_solution(
+        "cpmedian",
+        model.costs,
+        plan.open_sites,
         status=status,
+        start=start,
+        backend=backend,
         objective=objective,
         bound=bound,
-        gap=gap,
-        time=time.perf_counter() - start,
-        backend=backend,
-        open_sites=plan.open_sites,
         assignment=plan.site_of,
         reason=reason,
         details=details,

@@ -18,14 +18,14 @@ import scipy.sparse as sp
 
 from siting_errors import InputError
 from solvers._common import (
-    describe,
     fill_sites,
     make_solution,
-    nearest_assignment,
+    plan_solution,
     remaining,
     share_deadline,
+    unreachable_solution,
 )
-from solvers._mip import lp_relaxation, relative_gap, solve_mip
+from solvers._mip import lp_relaxation, solve_mip
 from solvers.formulations import max_cover_mip, set_cover_mip
 from solvers.heuristics import greedy_cover, mclp_greedy, mclp_perturb, mclp_swap, mclp_value
 from solvers.models import LSCP, MCLP
@@ -244,45 +244,39 @@ def solve_lscp(model: LSCP, options: SolveOptions) -> Solution:
     costs, w, fixed = model.costs, model.weights, model.fixed
     classes = coverage_classes(costs.within(model.threshold), w, fixed)
     if len(classes.uncoverable):
-        bad = classes.uncoverable
-        return make_solution(
+        return unreachable_solution(
             "lscp",
-            status=Status.INFEASIBLE,
+            classes.uncoverable,
+            w,
             start=start,
             backend=options.backend,
-            reason=(
-                f"{len(bad)} demand points (total weight {w[bad].sum():g}) have no candidate "
-                f"within the threshold {model.threshold:g}: {describe(bad, w)}"
-            ),
-            details={"uncoverable": bad.tolist()},
+            what=f"have no candidate within the threshold {model.threshold:g}",
+            key="uncoverable",
         )
     details = _cover_details(classes)
     if classes.matrix.shape[0] == 0:
-        n = float(len(fixed))
-        return make_solution(
+        return plan_solution(
             "lscp",
+            costs,
+            fixed,
             status=Status.OPTIMAL,
             start=start,
             backend=options.backend,
-            objective=n,
-            bound=n,
-            gap=0.0,
-            open_sites=fixed,
-            assignment=nearest_assignment(costs, fixed)[0],
+            objective=float(len(fixed)),
             details=details,
         )
     sub, cols, sub_fixed, info = reduce_cover(classes.matrix, fixed)
     details |= info
     if options.backend == "heuristic":
         greedy = cols[greedy_cover(sub, sub_fixed)]
-        return make_solution(
+        return plan_solution(
             "lscp",
+            costs,
+            greedy,
             status=Status.FEASIBLE,
             start=start,
             backend="heuristic",
             objective=float(len(greedy)),
-            open_sites=greedy,
-            assignment=nearest_assignment(costs, greedy)[0],
             details=details,
         )
     out = min_cover(sub, sub_fixed, remaining(options, start))
@@ -298,17 +292,15 @@ def solve_lscp(model: LSCP, options: SolveOptions) -> Solution:
             details=details,
         )
     open_sites = cols[out.sites]
-    obj = float(len(open_sites))
-    return make_solution(
+    return plan_solution(
         "lscp",
+        costs,
+        open_sites,
         status=out.status,
         start=start,
         backend=out.backend,
-        objective=obj,
+        objective=float(len(open_sites)),
         bound=out.bound,
-        gap=0.0 if out.status == Status.OPTIMAL else relative_gap(obj, out.bound),
-        open_sites=open_sites,
-        assignment=nearest_assignment(costs, open_sites)[0],
         details=details,
     )
 
@@ -333,30 +325,27 @@ def solve_mclp(model: MCLP, options: SolveOptions) -> Solution:
         "uncoverable_weight": float(w[classes.uncoverable].sum()),
     }
     if k == 0:
-        sites = fill_sites(fixed, p, costs.n_sites)
-        return make_solution(
+        return plan_solution(
             "mclp",
+            costs,
+            fill_sites(fixed, p, costs.n_sites),
             status=Status.OPTIMAL,
             start=start,
             backend=options.backend,
             objective=base,
-            bound=base,
-            gap=0.0,
-            open_sites=sites,
-            assignment=nearest_assignment(costs, sites)[0],
             details=details | {"covered_weight": base},
         )
     greedy = mclp_swap(M, cw, mclp_greedy(M, cw, p, fixed), fixed)
     if options.backend == "heuristic":
         obj = base + mclp_value(M, cw, greedy)
-        return make_solution(
+        return plan_solution(
             "mclp",
+            costs,
+            greedy,
             status=Status.FEASIBLE,
             start=start,
             backend="heuristic",
             objective=obj,
-            open_sites=greedy,
-            assignment=nearest_assignment(costs, greedy)[0],
             details=details | {"covered_weight": obj},
         )
     n_sites = costs.n_sites
@@ -379,16 +368,14 @@ def solve_mclp(model: MCLP, options: SolveOptions) -> Solution:
                 ceiling = float(np.floor(lp_bound + 1e-9))
             if base + best_value >= ceiling - 1e-9 * max(1.0, abs(ceiling)):
                 obj = base + best_value
-                return make_solution(
+                return plan_solution(
                     "mclp",
+                    costs,
+                    best,
                     status=Status.OPTIMAL,
                     start=start,
                     backend=options.backend,
                     objective=obj,
-                    bound=obj,
-                    gap=0.0,
-                    open_sites=best,
-                    assignment=nearest_assignment(costs, best)[0],
                     details=details | {"covered_weight": obj, "proof": "LP bound"},
                 )
     if lp_bound is not None and options.time_limit is not None:
@@ -429,16 +416,15 @@ def solve_mclp(model: MCLP, options: SolveOptions) -> Solution:
     if mclp_value(M, cw, open_sites) < best_value:
         open_sites = best
     obj = base + mclp_value(M, cw, open_sites)
-    return make_solution(
+    return plan_solution(
         "mclp",
+        costs,
+        open_sites,
         status=status,
         start=start,
         backend=out.backend,
         objective=obj,
         bound=bound,
-        gap=0.0 if status == Status.OPTIMAL else relative_gap(obj, bound),
-        open_sites=open_sites,
-        assignment=nearest_assignment(costs, open_sites)[0],
         details=details | {"covered_weight": obj},
     )
 

@@ -23,14 +23,14 @@ import numpy as np
 import scipy.sparse as sp
 
 from solvers._common import (
-    describe,
     fill_sites,
     make_solution,
     nearest_assignment,
     out_of_time,
+    plan_solution,
     remaining,
+    unreachable_solution,
 )
-from solvers._mip import relative_gap
 from solvers.covering import min_cover, reduce_cover
 from solvers.heuristics import greedy_cover, mclp_greedy, mclp_swap, pcenter_farthest
 from solvers.models import PCenter
@@ -65,29 +65,23 @@ def solve_pcenter(model: PCenter, options: SolveOptions) -> Solution:
     active = w > 0
     unreachable = np.flatnonzero(active & (np.diff(costs.indptr) == 0))
     if len(unreachable):
-        return make_solution(
+        return unreachable_solution(
             "pcenter",
-            status=Status.INFEASIBLE,
+            unreachable,
+            w,
             start=start,
             backend=options.backend,
-            reason=(
-                f"{len(unreachable)} demand points (total weight {w[unreachable].sum():g}) "
-                f"cannot reach any candidate: {describe(unreachable, w)}"
-            ),
-            details={"unreachable": unreachable.tolist()},
+            what="cannot reach any candidate",
         )
     if not active.any():
-        sites = fill_sites(fixed, p, costs.n_sites)
-        return make_solution(
+        return plan_solution(
             "pcenter",
+            costs,
+            fill_sites(fixed, p, costs.n_sites),
             status=Status.OPTIMAL,
             start=start,
             backend=options.backend,
             objective=0.0,
-            bound=0.0,
-            gap=0.0,
-            open_sites=sites,
-            assignment=nearest_assignment(costs, sites)[0],
         )
     plan = pcenter_farthest(costs, w, p, fixed)
     ub = float(nearest_assignment(costs, plan)[1][active].max())
@@ -217,17 +211,15 @@ def solve_pcenter(model: PCenter, options: SolveOptions) -> Solution:
     best_sites = fill_sites(best_sites, p, costs.n_sites)
     assign, acost = nearest_assignment(costs, best_sites)
     obj = float(acost[active].max())
-    status = Status.OPTIMAL if proven else Status.FEASIBLE
-    bound = obj if proven else infeasible_below
-    return make_solution(
+    return plan_solution(
         "pcenter",
-        status=status,
+        costs,
+        best_sites,
+        status=Status.OPTIMAL if proven else Status.FEASIBLE,
         start=start,
         backend=options.backend,
         objective=obj,
-        bound=bound,
-        gap=0.0 if proven else relative_gap(obj, bound),
-        open_sites=best_sites,
+        bound=None if proven else infeasible_below,
         assignment=assign,
         details={
             "iterations": iterations,

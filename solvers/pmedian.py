@@ -35,14 +35,15 @@ import numpy as np
 
 from solvers._common import (
     deadline,
-    describe,
     make_solution,
     nearest_assignment,
     out_of_time,
+    plan_solution,
     remaining,
     share_deadline,
+    unreachable_solution,
 )
-from solvers._mip import relative_gap, solve_mip
+from solvers._mip import solve_mip
 from solvers._pairs import SortedPairs
 from solvers.formulations import Levels, pmedian_levels, pmedian_radius_mip
 from solvers.heuristics import pmedian_cost, pmedian_greedy, pmedian_swap
@@ -97,16 +98,13 @@ def solve_pmedian(
     active = w > 0
     unreachable = np.flatnonzero(active & (np.diff(costs.indptr) == 0))
     if len(unreachable):
-        return make_solution(
+        return unreachable_solution(
             "pmedian",
-            status=Status.INFEASIBLE,
+            unreachable,
+            w,
             start=start,
             backend=options.backend,
-            reason=(
-                f"{len(unreachable)} demand points (total weight {w[unreachable].sum():g}) "
-                f"cannot reach any candidate site: {describe(unreachable, w)}"
-            ),
-            details={"unreachable": unreachable.tolist()},
+            what="cannot reach any candidate site",
         )
     pairs = SortedPairs.build(costs, w, active)
     work = pairs.nearest(max(8, _PAIR_LIMIT // pairs.n_rows)) if pairs.nnz > _PAIR_LIMIT else pairs
@@ -140,20 +138,17 @@ def solve_pmedian(
         sites = np.flatnonzero(plan)
         assign, acost = nearest_assignment(costs, sites)
         obj = float(w[active] @ acost[active])
-        if status == Status.OPTIMAL:
-            gap: float | None = 0.0
-            bound = obj if bound is None else min(bound, obj)
-        else:
-            gap = relative_gap(obj, bound)
-        return make_solution(
+        if status == Status.OPTIMAL and bound is not None:
+            bound = min(bound, obj)
+        return plan_solution(
             "pmedian",
+            costs,
+            sites,
             status=status,
             start=start,
             backend=backend,
             objective=obj,
             bound=bound,
-            gap=gap,
-            open_sites=sites,
             assignment=assign,
             details=details | extra,
         )
@@ -169,14 +164,14 @@ def solve_pmedian(
     if int(fixed_mask.sum()) == p:
         return finish(Status.OPTIMAL, fixed_mask, None, options.backend, proof="all sites fixed")
     if options.backend == "heuristic":
-        return make_solution(
+        return plan_solution(
             "pmedian",
+            costs,
+            np.flatnonzero(best_open),
             status=Status.FEASIBLE,
             start=start,
             backend="heuristic",
             objective=ub,
-            open_sites=np.flatnonzero(best_open),
-            assignment=nearest_assignment(costs, np.flatnonzero(best_open))[0],
             details=details,
         )
 
