@@ -31,6 +31,10 @@ Usage::
 
     python benchmarks/bench_solvers.py [--sizes 1k,5k,20k,100k,1m] [--models lscp,mclp,...]
         [--orlib] [--spopt/--no-spopt] [--spopt-cap 600] [--out benchmarks/results]
+        [--our-limit SECONDS] [--tag NAME]
+
+``--our-limit`` replaces our per-case time limits (the targets': 60 s at 20k, …) by one
+limit for every case, to measure how far a longer solve gets.
 
 Writes ``<out>/solvers_<tag>.json`` (machine description included) and prints a markdown table;
 ``--markdown benchmarks/RESULTS.md`` regenerates the solver section of that file from every
@@ -394,7 +398,7 @@ def run_sizes(args: argparse.Namespace) -> list[dict[str, Any]]:
                 continue
             n, m, p = SIZES[size]
             row: dict[str, Any] = {"size": size, "n": n, "m": m, "p": p, "model": model}
-            limit = _our_limit(size, model)
+            limit = args.our_limit or _our_limit(size, model)
             row["ours_time_limit_s"] = limit
             spec = {"kind": "synthetic", "size": size, "model": model, "impl": "ours"}
             row["ours"] = _run_child(dict(spec, time_limit=limit), None)
@@ -589,7 +593,16 @@ def write_markdown(out_dir: Path, target: Path) -> None:
             f"GB RAM, {mach['os']}; Python {mach['python']}, numpy {mach['numpy']}, scipy "
             f"{mach['scipy']}, highspy {mach['highspy']}, PuLP {mach['pulp']} (CBC bundled), "
             f"spopt {mach['spopt']}. {mach['note']}."
-            + (f" spopt cap {res['args']['spopt_cap']} s per case." if res.get("sizes") else "")
+            + (
+                f" spopt cap {res['args']['spopt_cap']} s per case."
+                if res.get("sizes") and res["args"].get("spopt", True)
+                else ""
+            )
+            + (
+                f" Our time limit {res['args']['our_limit']:g} s for every case."
+                if res["args"].get("our_limit")
+                else ""
+            )
             + "\n"
         )
         if res.get("sizes"):
@@ -623,6 +636,12 @@ def main() -> None:
     parser.add_argument("--spopt-mem-gb", type=float, default=12.0)
     parser.add_argument("--orlib-cap", type=float, default=600.0, help="spopt cap per instance")
     parser.add_argument("--orlib-ours-cap", type=float, default=600.0)
+    parser.add_argument(
+        "--our-limit",
+        type=float,
+        default=None,
+        help="our time limit for every case instead of the targets' (long runs)",
+    )
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     parser.add_argument("--tag", default="")
     parser.add_argument("--markdown", type=Path, help="regenerate this file's solver section")
@@ -645,6 +664,7 @@ def main() -> None:
             "spopt": args.spopt,
             "spopt_cap": args.spopt_cap,
             "orlib_cap": args.orlib_cap,
+            "our_limit": args.our_limit,
         },
         "sizes": run_sizes(args),
     }
