@@ -1,19 +1,22 @@
 """Writing a plan's outputs: one GeoJSON per layer, one styled GeoPackage, a JSON summary
-(and, for a tiered plan, each tier's outputs plus the open sites with their tier)."""
+(and, for a tiered plan, each tier's outputs plus the open sites with their tier; for a region,
+the GeoPackage, the compliance CSV and the summary). Every layer goes through
+:func:`siting.export.save_layers`, the one writer path."""
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from siting.export import default_styles, save_layers, save_summary
 from siting.result import PlanResult
 
 if TYPE_CHECKING:
+    from siting.region import RegionResult
     from siting.tiers import TieredPlan
 
-__all__ = ["save_result", "save_tiers"]
+__all__ = ["save_region", "save_result", "save_tiers"]
 
 logger = logging.getLogger(__name__)
 
@@ -21,26 +24,20 @@ logger = logging.getLogger(__name__)
 def save_result(result: PlanResult, out_dir: str | Path, *, name: str = "plan") -> dict[str, Path]:
     """Write ``<name>_<layer>.geojson`` for every layer, ``<name>.gpkg`` (styled for QGIS),
     ``<name>_summary.json`` and ``<name>_units.csv`` (with admin units); return the paths."""
-    from siting.export import default_styles, save_geojson, save_geopackage
-
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    layers = result.layers()
-    files: dict[str, Path] = {}
     top = {"status": result.status}
     if result.coverage is not None:
         top["coverage"] = result.coverage.as_dict()
-    for layer_name, layer in layers.items():
-        path = out / f"{name}_{layer_name}.geojson"
-        save_geojson(layer, path, extra=top if layer_name == "sites" else None)
-        files[f"{layer_name}.geojson"] = path
-    files["gpkg"] = out / f"{name}.gpkg"
     threshold = result.scenario.threshold_minutes or 10.0
-    save_geopackage(layers, files["gpkg"], styles=default_styles(threshold_minutes=threshold))
-    files["summary"] = out / f"{name}_summary.json"
-    files["summary"].write_text(
-        json.dumps(result.summary(), ensure_ascii=False, indent=2), encoding="utf-8"
+    files = save_layers(
+        result.layers(),
+        out,
+        stem=name,
+        styles=default_styles(threshold_minutes=threshold),
+        extra_members={"sites": top},
     )
+    files["summary"] = save_summary(result.summary(), out / f"{name}_summary.json")
     if result.units is not None:
         files["units_csv"] = out / f"{name}_units.csv"
         result.units.to_csv(files["units_csv"], index=False, encoding="utf-8")
@@ -55,16 +52,34 @@ def save_tiers(tiered: TieredPlan, out_dir: str | Path, *, name: str = "plan") -
     """Write every tier's outputs as :func:`save_result` does (stem ``<name>_<tier>``), every
     open site with the tier that opened it (``<name>_tiers_sites.geojson``) and the tiers'
     summaries (``<name>_tiers_summary.json``); return the paths."""
-    from siting.export import save_geojson
-
     out = Path(out_dir)
     files: dict[str, Path] = {}
     for tier, result in zip(tiered.tiers, tiered.results, strict=True):
         for key, path in save_result(result, out, name=f"{name}_{tier}").items():
             files[f"{tier}/{key}"] = path
-    files["tiers_sites"] = save_geojson(tiered.sites(), out / f"{name}_tiers_sites.geojson")
-    files["tiers_summary"] = out / f"{name}_tiers_summary.json"
-    files["tiers_summary"].write_text(
-        json.dumps(tiered.summary(), ensure_ascii=False, indent=2), encoding="utf-8"
+    sites = save_layers({"sites": tiered.sites()}, out, formats=("geojson",), stem=f"{name}_tiers")
+    files["tiers_sites"] = sites["sites.geojson"]
+    files["tiers_summary"] = save_summary(tiered.summary(), out / f"{name}_tiers_summary.json")
+    return files
+
+
+def save_region(
+    result: RegionResult, out_dir: str | Path, *, name: str = "region"
+) -> dict[str, Path]:
+    """Write a region plan: ``<name>.gpkg`` (styled layers), ``<name>_compliance.csv`` and
+    ``<name>_summary.json`` (with every unit's error and traceback-free status)."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    threshold = result.settings.threshold_minutes or 10.0
+    gpkg = save_layers(
+        result.layers(),
+        out,
+        formats=("gpkg",),
+        stem=name,
+        styles=default_styles(threshold_minutes=threshold),
     )
+    files = {"gpkg": gpkg["gpkg"], "compliance_csv": out / f"{name}_compliance.csv"}
+    result.compliance.to_csv(files["compliance_csv"], index=False, encoding="utf-8")
+    files["summary"] = save_summary(result.summary(), out / f"{name}_summary.json")
+    logger.info("wrote the region plan to %s", out)
     return files

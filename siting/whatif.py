@@ -560,9 +560,13 @@ def export_scenario(
     result: PlanResult, path: str | Path, *, styles: Mapping[str, str] | None = None
 ) -> Path:
     """Write a run's layers into one GeoPackage styled for QGIS (demand graduated by the
-    run's own threshold); return its path."""
-    from siting.export import default_styles, save_geopackage
+    run's own threshold); return its path (``path``, with ``.gpkg`` added when it has another
+    suffix)."""
+    from siting.export import default_styles, save_layers
 
     threshold = result.scenario.threshold_minutes or 10.0
     chosen = styles if styles is not None else default_styles(threshold_minutes=threshold)
-    return save_geopackage(result.layers(), path, styles=chosen)
+    p = Path(path)
+    stem = p.name[: -len(".gpkg")] if p.name.lower().endswith(".gpkg") else p.name
+    files = save_layers(result.layers(), p.parent, formats=("gpkg",), stem=stem, styles=chosen)
+    return files["gpkg"]

@@ -1,15 +1,12 @@
-"""Private helpers of the GIS exports: JSON-safe values and RFC 7946 coordinate handling.
+"""Private helpers of the GIS exports: JSON-safe columns and RFC 7946 coordinate handling.
 
-Pure functions, no I/O. ``siting.export`` builds FeatureCollections and GeoPackages on top.
+Pure functions, no I/O. :mod:`siting.export.geojson` builds FeatureCollections on top;
+values are cleaned by :func:`siting._json.jsonable`.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import decimal
 import logging
-import math
-from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -17,10 +14,11 @@ import pandas as pd
 import shapely
 from shapely.geometry.base import BaseGeometry
 
+from siting._json import jsonable
+
 __all__ = [
     "column_json_values",
     "geometry_json",
-    "json_value",
     "orient_rfc7946",
     "round_coordinates",
 ]
@@ -28,43 +26,8 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 
-def json_value(value: Any) -> Any:
-    """One value made JSON-safe: numpy scalars become Python numbers, NaN / inf / NA / NaT
-    become ``None``, dates and times ISO 8601 strings, durations ISO 8601 durations, mappings
-    and sequences are converted item by item, geometries become WKT, anything else ``str``."""
-    if value is None or value is pd.NA or value is pd.NaT:
-        return None
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool | np.bool_):
-        return bool(value)
-    if isinstance(value, int | np.integer):
-        return int(value)
-    if isinstance(value, float | np.floating):
-        return float(value) if math.isfinite(value) else None
-    if isinstance(value, decimal.Decimal):
-        return float(value) if value.is_finite() else None
-    if isinstance(value, np.datetime64):
-        return None if np.isnat(value) else pd.Timestamp(value).isoformat()
-    if isinstance(value, dt.datetime | dt.date | dt.time):  # pd.Timestamp is a datetime
-        return value.isoformat()
-    if isinstance(value, np.timedelta64):
-        return None if np.isnat(value) else pd.Timedelta(value).isoformat()
-    if isinstance(value, dt.timedelta):  # pd.Timedelta is a timedelta
-        return pd.Timedelta(value).isoformat()
-    if isinstance(value, Mapping):
-        return {str(k): json_value(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | set | frozenset | np.ndarray | pd.Series):
-        return [json_value(v) for v in value]
-    if isinstance(value, BaseGeometry):
-        return value.wkt
-    if isinstance(value, complex | np.complexfloating):
-        return str(value)
-    return str(value)
-
-
 def column_json_values(series: pd.Series) -> list[Any]:
-    """Every value of one column made JSON-safe (see :func:`json_value`), fast for plain
+    """Every value of one column made JSON-safe (see :func:`jsonable`), fast for plain
     numeric and boolean dtypes."""
     dtype = series.dtype
     if isinstance(dtype, np.dtype):
@@ -80,7 +43,7 @@ def column_json_values(series: pd.Series) -> list[Any]:
         geoms = np.asarray(series.array, dtype=object)
         wkt = shapely.to_wkt(geoms)
         return [None if w is None else str(w) for w in wkt]
-    return [json_value(v) for v in series.astype(object).tolist()]
+    return [jsonable(v) for v in series.astype(object).tolist()]
 
 
 def round_coordinates(geoms: np.ndarray, precision: int) -> np.ndarray:

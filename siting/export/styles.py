@@ -1,0 +1,350 @@
+"""QGIS styles (QML) for the standard plan layers (:func:`default_styles`) and their readable
+field aliases in Chinese and English (:func:`field_aliases`)."""
+
+from __future__ import annotations
+
+import logging
+import math
+import xml.etree.ElementTree as ET
+from collections.abc import Mapping
+
+from siting_errors import InputError
+
+__all__ = ["default_styles", "field_aliases"]
+
+logger = logging.getLogger(__name__)
+
+#: Readable aliases (Chinese / English) of the standard layers' fields, shown by QGIS in the
+#: attribute table and forms; field names themselves stay short ASCII (or as given).
+_COMMON_ALIASES: dict[str, str] = {
+    "site_id": "设施编号 / site id",
+    "name": "名称 / name",
+    "existing": "现有设施 / existing",
+    "added": "规划人员添加 / added by planner",
+    "status": "状态 / status",
+    "assigned_population": "服务人口 / assigned residents",
+    "covered_population": "圈内人口 / residents within the circle",
+    "mean_travel_min": "平均出行时间（分钟）/ mean travel time (min)",
+    "max_travel_min": "最长出行时间（分钟）/ max travel time (min)",
+    "demand_id": "需求点编号 / demand point id",
+    "population": "人口 / population",
+    "travel_time_min": "到最近设施出行时间（分钟）/ travel time to nearest site (min)",
+    "covered": "在服务圈内 / within the service circle",
+    "unit_id": "行政区编号 / admin unit id",
+    "unit_name": "所属街道（乡镇）/ admin unit",
+    "threshold_min": "服务圈阈值（分钟）/ threshold (min)",
+    "reached_nodes": "可达路网节点数 / network nodes reached",
+    "coverage_share": "覆盖率 / coverage share",
+    "existing_sites": "现有设施数 / existing sites",
+    "new_sites": "新增设施数 / new sites",
+    "required_centres": "应设中心数（R1）/ required centres (R1)",
+    "planned_centres": "规划中心数 / planned centres",
+    "shortfall": "缺口 / shortfall",
+    "centres_below_band": "低于人口区间的中心 / centres below band",
+    "centres_within_band": "人口区间内的中心 / centres within band",
+    "centres_above_band": "高于人口区间的中心 / centres above band",
+    "flag": "标记 / flag",
+    "population_beyond": "圈外人口 / residents beyond the circle",
+    "touring_population": "需巡回医疗人口（R3）/ touring-service residents (R3)",
+    "rules": "依据规则 / rules",
+}
+_LAYER_FIELDS: dict[str, tuple[str, ...]] = {
+    "sites": (
+        "site_id",
+        "name",
+        "existing",
+        "added",
+        "status",
+        "assigned_population",
+        "covered_population",
+        "mean_travel_min",
+        "max_travel_min",
+    ),
+    "demand": (
+        "demand_id",
+        "population",
+        "site_id",
+        "travel_time_min",
+        "covered",
+        "unit_id",
+        "unit_name",
+    ),
+    "assignments": ("demand_id", "site_id", "population", "travel_time_min"),
+    "service_areas": ("site_id", "threshold_min", "reached_nodes"),
+    "admin_units": (
+        "unit_id",
+        "name",
+        "population",
+        "covered_population",
+        "coverage_share",
+        "mean_travel_min",
+        "existing_sites",
+        "new_sites",
+        "required_centres",
+        "planned_centres",
+        "shortfall",
+        "centres_below_band",
+        "centres_within_band",
+        "centres_above_band",
+        "flag",
+        "population_beyond",
+        "touring_population",
+        "status",
+        "rules",
+    ),
+}
+_LAYER_FIELDS["candidates"] = _LAYER_FIELDS["sites"]
+_LAYER_ALIASES: dict[str, dict[str, str]] = {
+    "admin_units": {"status": "合规情况 / compliance status"},
+}
+
+
+def field_aliases(layer: str) -> dict[str, str]:
+    """Field name → readable alias (Chinese / English) for a standard layer (``sites``,
+    ``candidates``, ``demand``, ``assignments``, ``service_areas``, ``admin_units``); empty
+    for other layers. These go into the layers' QML styles (``<aliases>``)."""
+    special = _LAYER_ALIASES.get(layer, {})
+    return {f: special.get(f, _COMMON_ALIASES[f]) for f in _LAYER_FIELDS.get(layer, ())}
+
+
+_QGIS_VERSION = "3.22.0-Białowieża"
+_SYMBOL_LAYER_CLASS = {"marker": "SimpleMarker", "line": "SimpleLine", "fill": "SimpleFill"}
+
+
+def _symbol(parent: ET.Element, kind: str, name: str, props: Mapping[str, str]) -> None:
+    """A one-layer QGIS symbol; properties both as ``<Option>`` (QGIS ≥ 3.10 reads these)
+    and as ``<prop>`` (older 3.x)."""
+    symbol = ET.SubElement(
+        parent,
+        "symbol",
+        {"type": kind, "name": name, "alpha": "1", "clip_to_extent": "1", "force_rhr": "0"},
+    )
+    layer = ET.SubElement(
+        symbol,
+        "layer",
+        {"class": _SYMBOL_LAYER_CLASS[kind], "enabled": "1", "locked": "0", "pass": "0"},
+    )
+    options = ET.SubElement(layer, "Option", {"type": "Map"})
+    for key, value in props.items():
+        ET.SubElement(options, "Option", {"type": "QString", "name": key, "value": value})
+    for key, value in props.items():
+        ET.SubElement(layer, "prop", {"k": key, "v": value})
+
+
+def _qml(
+    renderer: ET.Element,
+    labeling: ET.Element | None = None,
+    aliases: Mapping[str, str] | None = None,
+) -> str:
+    root = ET.Element(
+        "qgis",
+        {
+            "version": _QGIS_VERSION,
+            "styleCategories": "Symbology|Labeling" + ("|Fields" if aliases else ""),
+            "labelsEnabled": "1" if labeling is not None else "0",
+        },
+    )
+    root.append(renderer)
+    if labeling is not None:
+        root.append(labeling)
+    if aliases:
+        # QGIS (3.x) reads field aliases from <aliases> by field name
+        node = ET.SubElement(root, "aliases")
+        for fname, alias in aliases.items():
+            ET.SubElement(node, "alias", {"field": fname, "name": alias})
+    ET.indent(root)
+    body = ET.tostring(root, encoding="unicode")
+    return "<!DOCTYPE qgis PUBLIC 'http://mrcc.com/qgis.dtd' 'SYSTEM'>\n" + body + "\n"
+
+
+def _renderer(kind: str, **attrs: str) -> ET.Element:
+    return ET.Element(
+        "renderer-v2",
+        {"type": kind, "symbollevels": "0", "enableorderby": "0", "forceraster": "0", **attrs},
+    )
+
+
+def _single(kind: str, props: Mapping[str, str], layer: str | None = None) -> str:
+    renderer = _renderer("singleSymbol")
+    _symbol(ET.SubElement(renderer, "symbols"), kind, "0", props)
+    return _qml(renderer, aliases=field_aliases(layer) if layer else None)
+
+
+def _marker(shape: str, fill: str, size: float, outline: str = "35,35,35,255") -> dict[str, str]:
+    return {
+        "name": shape,
+        "color": fill,
+        "outline_color": outline,
+        "outline_style": "solid",
+        "outline_width": "0.2",
+        "outline_width_unit": "MM",
+        "size": f"{size:g}",
+        "size_unit": "MM",
+    }
+
+
+#: the sites' category: ``added`` for a site the planner added in a what-if (stored as an
+#: existing site with ``added`` true), else ``status``; ``attribute()`` is NULL, not an error,
+#: on layers without an ``added`` field
+_SITE_CATEGORY = "CASE WHEN attribute(@feature, 'added') THEN 'added' ELSE \"status\" END"
+
+
+def _sites_style() -> str:
+    renderer = _renderer("categorizedSymbol", attr=_SITE_CATEGORY)
+    categories = ET.SubElement(renderer, "categories")
+    symbols = ET.SubElement(renderer, "symbols")
+    classes = [
+        ("existing", "existing centre", _marker("square", "31,120,180,255", 3.6)),
+        ("added", "site added by the planner", _marker("diamond", "106,61,154,255", 4.2)),
+        ("new", "new centre", _marker("star", "227,26,28,255", 5.0)),
+        ("candidate", "candidate (not chosen)", _marker("circle", "190,190,190,255", 1.8)),
+    ]
+    for k, (value, label, props) in enumerate(classes):
+        ET.SubElement(
+            categories,
+            "category",
+            {"value": value, "symbol": str(k), "label": label, "render": "true"},
+        )
+        _symbol(symbols, "marker", str(k), props)
+    return _qml(renderer, aliases=field_aliases("sites"))
+
+
+def _demand_style(threshold: float) -> str:
+    # Unreachable demand has a NULL travel time: coalesce puts it in the uncovered class.
+    renderer = _renderer(
+        "graduatedSymbol",
+        attr='coalesce("travel_time_min", 1e9)',
+        graduatedMethod="GraduatedColor",
+    )
+    ranges = ET.SubElement(renderer, "ranges")
+    symbols = ET.SubElement(renderer, "symbols")
+    t = threshold
+    classes = [
+        (0.0, t / 3, "26,150,65,255", 1.6),
+        (t / 3, 2 * t / 3, "166,217,106,255", 1.6),
+        (2 * t / 3, t, "253,174,97,255", 1.6),
+    ]
+    for k, (lo, hi, colour, size) in enumerate(classes):
+        ET.SubElement(
+            ranges,
+            "range",
+            {
+                "lower": f"{lo:.6f}",
+                "upper": f"{hi:.6f}",
+                "symbol": str(k),
+                "label": f"{lo:.4g} – {hi:.4g} min",
+                "render": "true",
+            },
+        )
+        _symbol(symbols, "marker", str(k), _marker("circle", colour, size, "0,0,0,0"))
+    ET.SubElement(
+        ranges,
+        "range",
+        {
+            "lower": f"{t:.6f}",
+            "upper": "1000000000000.000000",
+            "symbol": "3",
+            "label": f"uncovered (> {t:g} min or unreachable)",
+            "render": "true",
+        },
+    )
+    _symbol(symbols, "marker", "3", _marker("circle", "215,25,28,255", 2.6, "0,0,0,255"))
+    return _qml(renderer, aliases=field_aliases("demand"))
+
+
+def _admin_units_style() -> str:
+    renderer = _renderer("singleSymbol")
+    _symbol(
+        ET.SubElement(renderer, "symbols"),
+        "fill",
+        "0",
+        {
+            "color": "255,255,255,0",
+            "style": "no",
+            "outline_color": "60,60,60,255",
+            "outline_style": "solid",
+            "outline_width": "0.6",
+            "outline_width_unit": "MM",
+        },
+    )
+    labeling = ET.Element("labeling", {"type": "simple"})
+    settings = ET.SubElement(labeling, "settings", {"calloutType": "simple"})
+    text_style = ET.SubElement(
+        settings,
+        "text-style",
+        {
+            "fieldName": "name",
+            "isExpression": "0",
+            "fontSize": "10",
+            "fontSizeUnit": "Point",
+            "textColor": "40,40,40,255",
+            "textOpacity": "1",
+        },
+    )
+    ET.SubElement(
+        text_style,
+        "text-buffer",
+        {
+            "bufferDraw": "1",
+            "bufferSize": "1",
+            "bufferSizeUnits": "MM",
+            "bufferColor": "255,255,255,255",
+            "bufferOpacity": "1",
+        },
+    )
+    ET.SubElement(settings, "placement", {"placement": "1"})
+    ET.SubElement(settings, "rendering", {"drawLabels": "1", "obstacle": "1"})
+    return _qml(renderer, labeling, field_aliases("admin_units"))
+
+
+def default_styles(*, threshold_minutes: float = 10.0) -> dict[str, str]:
+    """QML styles for the standard plan layers, keyed by layer name.
+
+    ``sites``: categorised by ``status`` (existing: blue squares, new: red stars, candidate:
+    small grey dots), sites the planner added in a what-if (``added`` true) as purple
+    diamonds; ``candidates``: small grey dots; ``demand``: graduated by ``travel_time_min``
+    from green to orange up to ``threshold_minutes``, uncovered demand
+    (slower, or unreachable with a NULL time) as larger red dots with a black outline;
+    ``assignments``: thin grey lines; ``service_areas``: semi-transparent green fill;
+    ``admin_units``: outlines labelled with ``name``. Each style also carries readable field
+    aliases (Chinese and English, see :func:`field_aliases`); the field names stay as they are.
+    """
+    if (
+        isinstance(threshold_minutes, bool)
+        or not isinstance(threshold_minutes, int | float)
+        or not math.isfinite(threshold_minutes)
+        or threshold_minutes <= 0
+    ):
+        raise InputError(
+            f"`threshold_minutes` must be a positive number of minutes, got {threshold_minutes!r}"
+        )
+    return {
+        "sites": _sites_style(),
+        "candidates": _single(
+            "marker", _marker("circle", "190,190,190,255", 1.8), layer="candidates"
+        ),
+        "demand": _demand_style(float(threshold_minutes)),
+        "assignments": _single(
+            "line",
+            {
+                "line_color": "140,140,140,160",
+                "line_style": "solid",
+                "line_width": "0.2",
+                "line_width_unit": "MM",
+            },
+            layer="assignments",
+        ),
+        "service_areas": _single(
+            "fill",
+            {
+                "color": "44,162,95,70",
+                "style": "solid",
+                "outline_color": "44,162,95,200",
+                "outline_style": "solid",
+                "outline_width": "0.3",
+                "outline_width_unit": "MM",
+            },
+            layer="service_areas",
+        ),
+        "admin_units": _admin_units_style(),
+    }
