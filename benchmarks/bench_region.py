@@ -86,7 +86,8 @@ def _overheads(client, jobs) -> dict:
 def _run_dask(province, settings, workers: int, jobs) -> dict:
     import distributed
 
-    from siting.region import _warm_up, plan_region
+    from siting.region import plan_region
+    from siting.region.executor import warm_up
 
     t0 = time.perf_counter()
     cluster = distributed.LocalCluster(
@@ -99,7 +100,7 @@ def _run_dask(province, settings, workers: int, jobs) -> dict:
     start = time.perf_counter() - t0
     with distributed.Client(cluster) as client:
         t1 = time.perf_counter()
-        client.run(_warm_up)
+        client.run(warm_up)
         warm = time.perf_counter() - t1
         over = _overheads(client, jobs)
         p = province

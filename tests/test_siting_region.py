@@ -196,7 +196,7 @@ def _broken_unit_fails_alone_and_rerun_skips_cached_units(
     assert sum(o.ok for o in r.outcomes.values()) == 3
     row = r.compliance.set_index("unit_id").loc[broken_unit]
     assert row["status"].startswith("failed: InputError")
-    assert len(list(cache.glob("*.pkl"))) == 3
+    assert len(list(cache.glob("*.npz"))) == 3
     r.save(tmp_path / "out")  # a partial region still exports
 
     # rerun with the inputs fixed: the 3 finished units come from the cache
@@ -229,6 +229,30 @@ def _broken_unit_fails_alone_and_rerun_skips_cached_units(
     )
     assert all(o.cached for o in third.outcomes.values())
     _same(third, serial_result)
+
+
+def test_cache_holds_arrays_and_json_and_a_broken_file_is_recomputed(
+    serial_result, province, tmp_path, caplog
+):
+    p = province
+    cache = tmp_path / "cache"
+    plan_region(
+        p.units, p.demand, p.sites, p.roads, settings=SETTINGS, serial=True, cache_dir=cache
+    )
+    files = sorted(cache.glob("*.npz"))
+    assert len(files) == 4
+    with np.load(files[0], allow_pickle=False) as data:  # no pickle: arrays and JSON only
+        meta = json.loads(str(data["meta"]))
+    assert meta["format"] == "siting-unit-outcome-1" and meta["status"] == "ok"
+    assert [c["name"] for c in meta["columns"]][:2] == ["demand_id", "population"]
+    files[0].write_bytes(files[0].read_bytes()[:200])  # a truncated file
+    with caplog.at_level("WARNING", logger="siting.region.cache"):
+        again = plan_region(
+            p.units, p.demand, p.sites, p.roads, settings=SETTINGS, serial=True, cache_dir=cache
+        )
+    assert "ignoring unreadable cache file" in caplog.text
+    assert sum(o.cached for o in again.outcomes.values()) == 3
+    _same(again, serial_result)
 
 
 def test_missing_dask_is_a_dependency_error(province, monkeypatch):
