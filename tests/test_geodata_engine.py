@@ -15,7 +15,8 @@ from scipy.sparse.csgraph import dijkstra
 from shapely.geometry import Point
 
 import geodata.network as network_mod
-import geodata.traveltime as traveltime
+import geodata.traveltime._execution as execution
+import geodata.traveltime.search as search
 from geodata.isochrones import service_areas
 from geodata.network import (
     Network,
@@ -75,7 +76,7 @@ def test_local_searches_equal_whole_graph_dijkstra(seed: int, reverse: bool) -> 
     sources = np.append(rng.choice(net.n_nodes, 80, replace=False), [5, 5])  # a duplicate
     limits = rng.uniform(20.0, 90.0, len(sources))
     limits[0] = -1.0  # an empty row
-    plan = traveltime._plan(net, sources, np.maximum(limits, 0))
+    plan = search.plan_search(net, sources, np.maximum(limits, 0))
     assert plan.local and len(plan.groups) > 1  # the case under test: local subgraphs
     got = bounded_times(net, sources, cutoff=limits, reverse=reverse)
     graph = net.reversed_graph() if reverse else net.graph
@@ -97,7 +98,7 @@ def test_whole_graph_fallbacks_are_exact() -> None:
     net = _grid_network(3)
     sources = np.arange(0, net.n_nodes, 37)
     # a long cutoff: the disc covers the network, searched whole (in small chunks here)
-    assert not traveltime._plan(net, sources, np.full(len(sources), 5000.0)).local
+    assert not search.plan_search(net, sources, np.full(len(sources), 5000.0)).local
     full = dijkstra(net.graph, directed=True, indices=sources, limit=5000.0)
     np.testing.assert_array_equal(_dense(bounded_times(net, sources, cutoff=5000.0)), full)
     # an edge of nonzero length and zero time: no speed bound, whole graph
@@ -128,15 +129,15 @@ def test_whole_graph_split_over_processes_is_exact(
     sources = np.append(rng.choice(net.n_nodes, 97, replace=False), [11, 11])  # duplicates
     limits = rng.uniform(2000.0, 6000.0, len(sources))
     limits[[3, 50]] = -1.0  # empty rows in both shares
-    assert not traveltime._plan(net, sources, np.maximum(limits, 0)).local
+    assert not search.plan_search(net, sources, np.maximum(limits, 0)).local
     graph = net.reversed_graph() if reverse else net.graph
     full = dijkstra(graph, directed=True, indices=sources)
     want = np.where(full <= limits[:, None], full, np.inf)
     one = bounded_times(net, sources, cutoff=limits, reverse=reverse, workers=1)
     np.testing.assert_array_equal(_dense(one), want)
     # small chunks and small shared buffers: several rounds of two shares of several chunks
-    monkeypatch.setattr(traveltime, "CHUNK_BYTES", 8 * net.n_nodes * 7)
-    monkeypatch.setattr(traveltime, "SHARE_BYTES", 12 * net.n_nodes * 30)
+    monkeypatch.setattr(search, "CHUNK_BYTES", 8 * net.n_nodes * 7)
+    monkeypatch.setattr(execution, "SHARE_BYTES", 12 * net.n_nodes * 30)
     for workers in (2, 3):
         got = bounded_times(net, sources, cutoff=limits, reverse=reverse, workers=workers)
         np.testing.assert_array_equal(_dense(got), want)
@@ -146,9 +147,31 @@ def test_whole_graph_split_over_processes_is_exact(
     masked = bounded_times(net, sources, cutoff=limits, reverse=reverse, targets=mask, workers=2)
     np.testing.assert_array_equal(_dense(masked), np.where(mask[None, :], want, np.inf))
     # a child that fails: its share is searched in this process, with a warning
-    monkeypatch.setattr(traveltime, "_shared_child", _failing_child)
-    with caplog.at_level("WARNING", logger="geodata.traveltime"):
+    monkeypatch.setattr(execution, "_shared_child", _failing_child)
+    with caplog.at_level("WARNING", logger="geodata.traveltime._execution"):
         got = bounded_times(net, sources, cutoff=limits, reverse=reverse, workers=2)
+    np.testing.assert_array_equal(_dense(got), want)
+    assert "searching its share here" in caplog.text
+
+
+def test_local_search_split_over_processes_survives_a_failing_child(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    net = _grid_network(7)
+    rng = np.random.default_rng(7)
+    sources = rng.choice(net.n_nodes, 60, replace=False)
+    limits = rng.uniform(20.0, 90.0, len(sources))
+    assert search.plan_search(net, sources, limits).local
+    mask = rng.random(net.n_nodes) < 0.5
+    full = dijkstra(net.graph, directed=True, indices=sources)
+    want = np.where((full <= limits[:, None]) & mask[None, :], full, np.inf)
+    for workers in (2, 3):  # this process and one or two children, interleaved groups
+        got = bounded_times(net, sources, cutoff=limits, targets=mask, workers=workers)
+        np.testing.assert_array_equal(_dense(got), want)
+    # a child that dies before sending its rows: its share is searched here, with a warning
+    monkeypatch.setattr(execution, "_piped_child", _failing_child)
+    with caplog.at_level("WARNING", logger="geodata.traveltime._execution"):
+        got = bounded_times(net, sources, cutoff=limits, targets=mask, workers=2)
     np.testing.assert_array_equal(_dense(got), want)
     assert "searching its share here" in caplog.text
 
@@ -196,7 +219,7 @@ def test_travel_times_and_k_nearest_on_local_searches(monkeypatch: pytest.Monkey
     sites = snap_points(net, _points(rng.uniform(0, 4900, (60, 2))))
     brute = _brute(net, demand, sites)
     cutoff = 120.0
-    assert traveltime._plan(net, sites.node, np.full(len(sites), cutoff)).local
+    assert search.plan_search(net, sites.node, np.full(len(sites), cutoff)).local
     tt = travel_times(net, demand, sites, cutoff=cutoff)
     rows, cols = np.nonzero(brute <= cutoff)
     assert sorted(zip(tt.rows.tolist(), tt.cols.tolist(), strict=True)) == sorted(
@@ -204,7 +227,7 @@ def test_travel_times_and_k_nearest_on_local_searches(monkeypatch: pytest.Monkey
     )
     np.testing.assert_allclose(tt.seconds, brute[tt.rows, tt.cols], rtol=1e-12)
     # k nearest within a longer cutoff, in small blocks: the row-wise k smallest
-    monkeypatch.setattr(traveltime, "CHUNK_BYTES", 16 * net.n_nodes * 7)
+    monkeypatch.setattr(search, "CHUNK_BYTES", 16 * net.n_nodes * 7)
     k, long_cutoff = 3, 900.0
     near = nearest_k_times(net, demand, sites, k=k, cutoff=long_cutoff)
     for i in range(len(demand)):

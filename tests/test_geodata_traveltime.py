@@ -13,7 +13,7 @@ from pyproj import Transformer
 from scipy.sparse.csgraph import dijkstra
 from shapely.geometry import Point
 
-import geodata.traveltime as traveltime
+import geodata.traveltime.search as search
 from geodata.network import Network, network_from_graph
 from geodata.roads import add_travel_times, load_roads
 from geodata.snapping import Snap, snap_points
@@ -152,7 +152,7 @@ def test_matrix_matches_brute_force(seed: int, monkeypatch: pytest.MonkeyPatch) 
     assert not np.isin(tt.rows, np.flatnonzero(~demand.snapped)).any()
     assert (np.diff(tt.rows * len(sites) + tt.cols) > 0).all()  # sorted by (row, col)
     # one site node per chunk gives the same answer
-    monkeypatch.setattr(traveltime, "CHUNK_BYTES", 8 * net.n_nodes)
+    monkeypatch.setattr(search, "CHUNK_BYTES", 8 * net.n_nodes)
     small = travel_times(net, demand, sites, cutoff=cutoff)
     assert _pairs(small) == _pairs(tt)
     # nearest site: the row minima of the brute-force matrix
