@@ -47,7 +47,7 @@ def _noop(i: int) -> int:
 
 def _province(cell_km: float, population: int):
     from geodata.boundaries import load_boundaries
-    from geodata.synthetic_province import synthetic_province, synthetic_units
+    from geodata.synthetic import synthetic_province, synthetic_units
 
     path = _data_dir() / "inner-mongolia-admin-boundaries/inner_mongolia_county_amap_wgs84.geojson"
     if path.exists():

@@ -24,8 +24,14 @@ from geodata.population import (
 )
 from geodata.roads import add_travel_times, fetch_roads, load_roads
 from geodata.snapping import Snap, snap_points
-from geodata.synthetic import SyntheticCity, save_synthetic_city, synthetic_city
-from geodata.synthetic_province import SyntheticProvince, synthetic_province, synthetic_units
+from geodata.synthetic import (
+    SyntheticCity,
+    SyntheticProvince,
+    save_synthetic_city,
+    synthetic_city,
+    synthetic_province,
+    synthetic_units,
+)
 from geodata.traveltime import (
     TravelTimes,
     bounded_times,

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from geodata.synthetic_province import synthetic_province, synthetic_units
+from geodata.synthetic import synthetic_province, synthetic_units
 from siting.region import RegionSettings, plan_region, split_region, unit_key
 from siting_errors import DependencyError
 

@@ -35,7 +35,7 @@ def load_region_inputs(
 
     ``only`` keeps the units whose id starts with one of the prefixes (e.g. ``1501`` for
     Hohhot's counties). With ``synthetic_seed``, population, roads and sites are generated in
-    the unit polygons (:func:`geodata.synthetic_province.synthetic_province`) and the other
+    the unit polygons (:func:`geodata.synthetic.synthetic_province`) and the other
     files are not read; else ``population`` and ``sites`` (candidates) are required.
     """
     from geodata.boundaries import load_boundaries
@@ -47,7 +47,7 @@ def load_region_inputs(
             raise InputError(f"no unit id starts with {list(only)} in {str(units)!r}")
         frame = frame[keep].reset_index(drop=True)
     if synthetic_seed is not None:
-        from geodata.synthetic_province import synthetic_province
+        from geodata.synthetic import synthetic_province
 
         province = synthetic_province(
             frame, synthetic_seed, population=synthetic_population, cell_km=cell_km
