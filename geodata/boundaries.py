@@ -19,7 +19,8 @@ import shapely
 from pyproj import CRS
 
 from geodata.chinacoords import gcj02_to_wgs84
-from siting_errors import CRSError, DataNotFoundError, InputError, UnsupportedFormatError
+from geodata.readers import check_columns, read_vector
+from siting_errors import CRSError, InputError
 
 __all__ = ["assign_units", "load_boundaries"]
 
@@ -28,32 +29,6 @@ logger = logging.getLogger(__name__)
 _ID_COLUMNS = ("unit_id", "adcode", "code", "id", "ID")
 _NAME_COLUMNS = ("name", "NAME", "Name", "乡", "乡镇", "街道", "县", "区县")
 _COORDS = ("wgs84", "gcj02")
-
-
-def _read(path: str | Path, layer: str | None, encoding: str | None) -> gpd.GeoDataFrame:
-    import pyogrio
-
-    text = str(path)
-    local = Path(text.removeprefix("zip://").split("!", 1)[0])
-    if not local.exists():
-        raise DataNotFoundError(f"boundary file {text!r} does not exist")
-    source = f"zip://{local}" if local.suffix.lower() == ".zip" and "://" not in text else text
-    kwargs = {} if encoding is None else {"encoding": encoding}
-    if (
-        encoding is None
-        and local.suffix.lower() == ".shp"
-        and not local.with_suffix(".cpg").exists()
-    ):
-        kwargs = {"encoding": "utf-8"}  # GDAL would assume ISO-8859-1 and garble Chinese names
-    try:
-        return gpd.read_file(source, layer=layer, **kwargs)
-    except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as exc:
-        raise UnsupportedFormatError(f"{text!r} is not a readable vector file: {exc}") from exc
-    except UnicodeDecodeError as exc:
-        raise InputError(
-            f"boundary file {text!r} is not UTF-8 ({exc.reason}); pass its encoding, "
-            "e.g. encoding='gbk'"
-        ) from exc
 
 
 def _polygonal(geoms: np.ndarray) -> np.ndarray:
@@ -93,16 +68,13 @@ def load_boundaries(
     """
     if coords not in _COORDS:
         raise InputError(f"`coords` must be one of {list(_COORDS)}, got {coords!r}")
-    gdf = _read(path, layer, encoding)
+    gdf = read_vector(path, what="boundary file", layer=layer, encoding=encoding, require_crs=False)
     text = str(path)
     if gdf.crs is None:
         raise CRSError(f"boundary file {text!r} has no CRS")
     if len(gdf) == 0:
         raise InputError(f"boundary file {text!r} has no features")
-    columns = [c for c in gdf.columns if c != gdf.geometry.name]
-    for given in (id_column, name_column):
-        if given is not None and given not in gdf.columns:
-            raise InputError(f"boundary file {text!r} has no column {given!r} (columns: {columns})")
+    check_columns(gdf, (id_column, name_column), what=f"boundary file {text!r}")
     geoms = gdf.geometry.to_numpy()
     missing = shapely.is_missing(geoms) | shapely.is_empty(geoms)
     if missing.any():

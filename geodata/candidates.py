@@ -19,10 +19,17 @@ import pandas as pd
 import shapely
 from numpy.typing import ArrayLike
 from pyproj import CRS, Transformer
-from pyproj.exceptions import CRSError as PyprojCRSError
 
 from geodata.crs import local_utm_crs
-from siting_errors import CRSError, DataNotFoundError, InputError, UnsupportedFormatError
+from geodata.readers import (
+    check_columns,
+    check_crs,
+    is_csv,
+    read_csv_points,
+    read_vector,
+    source_path,
+)
+from siting_errors import CRSError, InputError
 
 __all__ = [
     "combine_sites",
@@ -59,54 +66,12 @@ def _duplicates(ids: np.ndarray) -> list[str]:
     return pd.unique(series[series.duplicated()]).tolist()
 
 
-def _user_crs(crs: Any, what: str) -> CRS:
-    if crs is None:
-        raise CRSError(f"{what} has no CRS")
-    try:
-        return CRS.from_user_input(crs)
-    except PyprojCRSError as exc:
-        raise CRSError(f"{what}: {crs!r} is not a valid CRS ({exc})") from exc
-
-
 def _read_sites(
-    path: Path, text: str, crs: Any, x_column: str, y_column: str, layer: str | None
+    text: str, local: Path, crs: Any, x_column: str, y_column: str, layer: str | None
 ) -> gpd.GeoDataFrame:
-    if path.suffix.lower() == ".csv" and not text.startswith("zip://"):
-        if crs is None:
-            raise CRSError(
-                f"CSV sites file {text!r} has no CRS: pass crs= (e.g. 'EPSG:4326' when "
-                f"{x_column!r}/{y_column!r} are longitude/latitude)"
-            )
-        frame = pd.read_csv(path)
-        for col in (x_column, y_column):
-            if col not in frame.columns:
-                raise InputError(
-                    f"CSV sites file {text!r} has no coordinate column {col!r} "
-                    f"(columns: {list(frame.columns)}); pass x_column= / y_column="
-                )
-        xs = pd.to_numeric(frame[x_column], errors="coerce").to_numpy(dtype=np.float64)
-        ys = pd.to_numeric(frame[y_column], errors="coerce").to_numpy(dtype=np.float64)
-        bad = ~(np.isfinite(xs) & np.isfinite(ys))
-        if bad.any():
-            raise InputError(
-                f"CSV sites file {text!r}: {x_column!r}/{y_column!r} must be numbers, "
-                f"{int(bad.sum())} rows are not (rows {np.flatnonzero(bad)[:5].tolist()})"
-            )
-        return gpd.GeoDataFrame(
-            frame, geometry=gpd.points_from_xy(xs, ys), crs=_user_crs(crs, f"`crs` for {text!r}")
-        )
-    import pyogrio
-
-    source = f"zip://{path}" if path.suffix.lower() == ".zip" and "://" not in text else text
-    try:
-        gdf = gpd.read_file(source, layer=layer)
-    except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as exc:
-        raise UnsupportedFormatError(f"{text!r} is not a readable vector file: {exc}") from exc
-    if gdf.crs is None:
-        if crs is None:
-            raise CRSError(f"sites file {text!r} has no CRS; pass crs= (e.g. crs='EPSG:4326')")
-        gdf = gdf.set_crs(_user_crs(crs, f"`crs` for {text!r}"))
-    return gdf
+    if is_csv(text, local):
+        return read_csv_points(local, x_column, y_column, crs, what="sites file")
+    return read_vector(text, what="sites file", layer=layer, crs=crs)
 
 
 def load_sites(
@@ -128,17 +93,11 @@ def load_sites(
     them. ``name`` comes from ``name_column`` or a ``name`` column (else empty). Polygons and
     lines become a representative point on them. ``existing=True`` flags every site as existing.
     """
-    text = str(path)
-    local = Path(text.removeprefix("zip://").split("!", 1)[0])
-    if not local.exists():
-        raise DataNotFoundError(f"sites file {text!r} does not exist")
-    gdf = _read_sites(local, text, crs, x_column, y_column, layer)
+    text, local = source_path(path, "sites file")
+    gdf = _read_sites(text, local, crs, x_column, y_column, layer)
     if len(gdf) == 0:
         raise InputError(f"sites file {text!r} has no features")
-    columns = [c for c in gdf.columns if c != gdf.geometry.name]
-    for given in (id_column, name_column):
-        if given is not None and given not in gdf.columns:
-            raise InputError(f"sites file {text!r} has no column {given!r} (columns: {columns})")
+    check_columns(gdf, (id_column, name_column), what=f"sites file {text!r}")
     id_col = id_column or next((c for c in _ID_COLUMNS if c in gdf.columns), None)
     if id_col is not None:
         missing_id = gdf[id_col].isna().to_numpy()
@@ -237,7 +196,7 @@ def sites_from_points(
     ``crs``, with ``site_id`` ``"{prefix}{k}"`` (k = 0, 1, ... over kept points), empty names
     and ``existing=False``. 100k points take well under a second.
     """
-    crs = _user_crs(crs, "candidate points")
+    crs = check_crs(crs, "candidate points")
     xs = np.asarray(x, dtype=np.float64).ravel()
     ys = np.asarray(y, dtype=np.float64).ravel()
     if xs.shape != ys.shape:
@@ -302,7 +261,7 @@ def sites_from_population(
     if not (shapely.get_type_id(geoms) == 0).all():
         geoms = shapely.point_on_surface(geoms)
     xs, ys = shapely.get_x(geoms), shapely.get_y(geoms)
-    crs = _user_crs(demand.crs, "`demand`")
+    crs = check_crs(demand.crs, "`demand`")
     chosen = thin_points(_metric_xy(xs, ys, crs), float(spacing)) if len(xs) else []
     ids = demand["demand_id"].astype(str).to_numpy(dtype=object)[order[chosen]]
     dup = _duplicates(ids)

@@ -25,9 +25,17 @@ import pandas as pd
 import shapely
 from affine import Affine
 from pyproj import CRS
-from pyproj.exceptions import CRSError as PyprojCRSError
 
-from siting_errors import CRSError, DataNotFoundError, InputError, UnsupportedFormatError
+from geodata.readers import (
+    check_columns,
+    check_crs,
+    is_csv,
+    open_raster,
+    read_csv_points,
+    read_vector,
+    source_path,
+)
+from siting_errors import CRSError, InputError, UnsupportedFormatError
 
 __all__ = [
     "RASTER_SUFFIXES",
@@ -44,15 +52,6 @@ RASTER_SUFFIXES = (".tif", ".tiff")
 VECTOR_SUFFIXES = (".geojson", ".json", ".gpkg", ".shp", ".csv", ".zip")
 
 _VECTOR_KWARGS = ("population_column", "id_column", "layer", "x_column", "y_column", "crs")
-
-
-def _crs(crs: Any, what: str) -> CRS:
-    if crs is None:
-        raise CRSError(f"{what} has no CRS")
-    try:
-        return CRS.from_user_input(crs)
-    except PyprojCRSError as exc:
-        raise CRSError(f"{what}: {crs!r} is not a valid CRS ({exc})") from exc
 
 
 def _boundary_geometry(boundary: Any, crs: CRS) -> shapely.Geometry | None:
@@ -124,7 +123,7 @@ def demand_from_array(
     ``crs``, or a GeoDataFrame / GeoSeries in any CRS) keeps only the cells whose centre lies
     strictly inside it. ``demand_id`` is ``"r{row}c{col}"`` (0-based) in row-major order.
     """
-    crs = _crs(crs, "the population raster")
+    crs = check_crs(crs, "the population raster")
     if not isinstance(transform, Affine):
         raise InputError(
             f"`transform` must be an affine.Affine (e.g. rasterio's src.transform), "
@@ -186,20 +185,6 @@ def demand_from_array(
         )
 
 
-def _source(path: str | Path, what: str) -> tuple[str, Path]:
-    """``(string for GDAL, local file)``; raise if the local file does not exist.
-
-    ``zip:///a/b.gpkg.zip`` and ``zip:///a/b.zip!inner.gpkg`` are checked on ``/a/b.zip``.
-    """
-    text = str(path)
-    local = Path(text.removeprefix("zip://").split("!", 1)[0])
-    if not local.exists():
-        raise DataNotFoundError(f"{what} {text!r} does not exist")
-    if local.is_dir() and not text.startswith("zip://"):
-        raise UnsupportedFormatError(f"{what} {text!r} is a directory, expected a file")
-    return text, local
-
-
 def load_population_raster(
     path: str | Path, *, band: int = 1, boundary: Any = None
 ) -> gpd.GeoDataFrame:
@@ -208,20 +193,8 @@ def load_population_raster(
     The raster's nodata value and mask are honoured; see :func:`demand_from_array` for the
     cells kept, the ids and ``boundary``.
     """
-    import rasterio
-    from rasterio.errors import RasterioIOError
-
-    text, _ = _source(path, "population raster")
-    try:
-        src = rasterio.open(text)
-    except RasterioIOError as exc:
-        raise UnsupportedFormatError(f"{text!r} is not a readable raster: {exc}") from exc
-    with src:
-        if src.crs is None:
-            raise CRSError(
-                f"population raster {text!r} has no CRS; assign one (e.g. with "
-                "`gdal_edit.py -a_srs EPSG:4326`)"
-            )
+    text = str(path)
+    with open_raster(path, what="population raster") as src:
         if not 1 <= band <= src.count:
             raise InputError(f"`band` must be in 1..{src.count} for {text!r}, got {band}")
         array = src.read(band, masked=True)
@@ -234,61 +207,6 @@ def load_population_raster(
         "%s: %d cells with population > 0, %.0f persons", text, len(demand), demand.population.sum()
     )
     return demand
-
-
-def _read_csv_points(
-    path: Path, x_column: str, y_column: str, crs: Any, what: str
-) -> gpd.GeoDataFrame:
-    if crs is None:
-        raise CRSError(
-            f"CSV {what} {str(path)!r} has no CRS: pass crs= (e.g. 'EPSG:4326' when "
-            f"{x_column!r}/{y_column!r} are longitude/latitude)"
-        )
-    crs = _crs(crs, f"`crs` for {str(path)!r}")
-    try:
-        frame = pd.read_csv(path)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise UnsupportedFormatError(f"{str(path)!r} is not a readable CSV file: {exc}") from exc
-    for col in (x_column, y_column):
-        if col not in frame.columns:
-            raise InputError(
-                f"CSV {what} {str(path)!r} has no coordinate column {col!r} "
-                f"(columns: {list(frame.columns)}); pass x_column= / y_column="
-            )
-    xs = pd.to_numeric(frame[x_column], errors="coerce").to_numpy(dtype=np.float64)
-    ys = pd.to_numeric(frame[y_column], errors="coerce").to_numpy(dtype=np.float64)
-    bad = ~(np.isfinite(xs) & np.isfinite(ys))
-    if bad.any():
-        raise InputError(
-            f"CSV {what} {str(path)!r}: {x_column!r}/{y_column!r} must be numbers, "
-            f"{int(bad.sum())} rows are not (first rows: {np.flatnonzero(bad)[:5].tolist()})"
-        )
-    return gpd.GeoDataFrame(frame, geometry=gpd.points_from_xy(xs, ys), crs=crs)
-
-
-def _read_vector(
-    text: str, local: Path, layer: str | None, crs: Any, what: str
-) -> gpd.GeoDataFrame:
-    import pyogrio
-
-    source = text
-    if not text.startswith("zip://") and local.suffix.lower() == ".zip":
-        source = f"zip://{local}"
-    try:
-        gdf = gpd.read_file(source, layer=layer)
-    except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as exc:
-        raise UnsupportedFormatError(f"{text!r} is not a readable vector file: {exc}") from exc
-    if gdf.crs is None:
-        if crs is None:
-            raise CRSError(f"{what} {text!r} has no CRS; pass crs= (e.g. crs='EPSG:4326')")
-        gdf = gdf.set_crs(_crs(crs, f"`crs` for {text!r}"))
-    elif crs is not None and not CRS.from_user_input(gdf.crs).equals(
-        _crs(crs, f"`crs` for {text!r}")
-    ):
-        logger.warning(
-            "%s %r declares CRS %s; the given crs=%r is ignored", what, text, gdf.crs.name, crs
-        )
-    return gdf
 
 
 def _representative_points(geoms: np.ndarray, what: str) -> np.ndarray:
@@ -328,23 +246,16 @@ def load_population_vector(
     Rows with population 0 are dropped; a negative, missing or non-numeric population is an
     :class:`InputError` naming the rows (fix the data or filter it first).
     """
-    text, local = _source(path, "population file")
-    if local.suffix.lower() == ".csv" and not text.startswith("zip://"):
-        gdf = _read_csv_points(local, x_column, y_column, crs, "population file")
+    text, local = source_path(path, "population file")
+    if is_csv(text, local):
+        gdf = read_csv_points(local, x_column, y_column, crs, what="population file")
     else:
-        gdf = _read_vector(text, local, layer, crs, "population file")
+        gdf = read_vector(text, what="population file", layer=layer, crs=crs)
     if len(gdf) == 0:
         raise InputError(f"population file {text!r} has no cell with population > 0 (it is empty)")
-    columns = [c for c in gdf.columns if c != gdf.geometry.name]
-    if population_column not in gdf.columns:
-        raise InputError(
-            f"population file {text!r} has no column {population_column!r} "
-            f"(columns: {columns}); pass population_column="
-        )
-    if id_column is not None and id_column not in gdf.columns:
-        raise InputError(
-            f"population file {text!r} has no column {id_column!r} (columns: {columns})"
-        )
+    what = f"population file {text!r}"
+    check_columns(gdf, [population_column], what=what, hint="; pass population_column=")
+    check_columns(gdf, [id_column], what=what)
     raw = gdf[population_column]
     pop = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
     bad = ~np.isfinite(pop) | (pop < 0)
@@ -392,7 +303,7 @@ def load_population(path: str | Path, **kwargs: Any) -> gpd.GeoDataFrame:
     ``.gpkg``, ``.shp``, ``.csv`` and ``.zip`` to :func:`load_population_vector`. ``kwargs``
     are passed on.
     """
-    text, _ = _source(path, "population file")
+    text, _ = source_path(path, "population file")
     suffix = Path(text.split("!", 1)[-1]).suffix.lower()
     if suffix in RASTER_SUFFIXES:
         _check_kwargs(kwargs, ("band", "boundary"), f"population raster {text!r}")

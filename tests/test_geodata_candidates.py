@@ -228,7 +228,7 @@ def test_load_sites_errors(tmp_path: Path) -> None:
         load_sites(dup, crs=UTM, id_column="code")
     bad = tmp_path / "bad.csv"
     bad.write_text("x,y\n1,1\nfoo,2\n", encoding="utf-8")
-    with pytest.raises(InputError, match=r"must be numbers, 1 rows are not \(rows \[1\]\)"):
+    with pytest.raises(InputError, match=r"must be numbers, 1 rows are not \(first rows: \[1\]\)"):
         load_sites(bad, crs=UTM)
     gpd.GeoDataFrame({"id": []}, geometry=[], crs=UTM).to_file(tmp_path / "none.gpkg")
     with pytest.raises(InputError, match="has no features"):

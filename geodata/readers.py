@@ -1,0 +1,209 @@
+"""Reading users' input files: vector layers, CSV files of points and rasters, with the checks
+every loader needs (the file exists, it is readable, it has a CRS, the columns are there).
+
+Every GDAL / OGR (and CSV) open of a user's file in :mod:`geodata` goes through
+:func:`_open` here, so a guard (a driver allow-list, no VRT, no ``/vsi*`` or network paths)
+is checked in one place: each reader takes an optional ``guard``, called with the source string
+GDAL would open and its kind (``"vector"``, ``"raster"``, ``"csv"``) before anything is opened;
+it raises to refuse the source.
+
+The loaders (:mod:`geodata.population`, :mod:`geodata.candidates`, :mod:`geodata.boundaries`)
+build their frames on top of these readers.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any, Literal
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+from pyproj import CRS
+from pyproj.exceptions import CRSError as PyprojCRSError
+
+from siting_errors import CRSError, DataNotFoundError, InputError, UnsupportedFormatError
+
+__all__ = [
+    "SourceGuard",
+    "check_columns",
+    "check_crs",
+    "is_csv",
+    "open_raster",
+    "read_csv_points",
+    "read_vector",
+    "source_path",
+]
+
+logger = logging.getLogger(__name__)
+
+SourceKind = Literal["vector", "raster", "csv"]
+#: called with the source string and its kind before a file is opened; raises to refuse it
+SourceGuard = Callable[[str, SourceKind], None]
+
+
+def check_crs(crs: Any, what: str) -> CRS:
+    """``crs`` as a pyproj CRS; a :class:`CRSError` naming ``what`` when it is missing or not a
+    CRS."""
+    if crs is None:
+        raise CRSError(f"{what} has no CRS")
+    try:
+        return CRS.from_user_input(crs)
+    except PyprojCRSError as exc:
+        raise CRSError(f"{what}: {crs!r} is not a valid CRS ({exc})") from exc
+
+
+def check_columns(
+    frame: pd.DataFrame, columns: Iterable[str | None], *, what: str, hint: str = ""
+) -> None:
+    """Every column named in ``columns`` (``None`` skipped) is in ``frame``; else an
+    :class:`InputError` naming ``what``, the missing column and the columns there are."""
+    for column in columns:
+        if column is not None and column not in frame.columns:
+            geometry = frame.geometry.name if isinstance(frame, gpd.GeoDataFrame) else None
+            there = [c for c in frame.columns if c != geometry]
+            raise InputError(f"{what} has no column {column!r} (columns: {there}){hint}")
+
+
+def source_path(path: str | Path, what: str) -> tuple[str, Path]:
+    """``(string for GDAL, local file)``; raise if the local file does not exist.
+
+    ``zip:///a/b.gpkg.zip`` and ``zip:///a/b.zip!inner.gpkg`` are checked on ``/a/b.zip``.
+    """
+    text = str(path)
+    local = Path(text.removeprefix("zip://").split("!", 1)[0])
+    if not local.exists():
+        raise DataNotFoundError(f"{what} {text!r} does not exist")
+    if local.is_dir() and not text.startswith("zip://"):
+        raise UnsupportedFormatError(f"{what} {text!r} is a directory, expected a file")
+    return text, local
+
+
+def is_csv(text: str, local: Path) -> bool:
+    """Whether a source is a plain CSV file (read by :func:`read_csv_points`)."""
+    return local.suffix.lower() == ".csv" and not text.startswith("zip://")
+
+
+def _open(source: str, kind: SourceKind, guard: SourceGuard | None, **options: Any) -> Any:
+    """The one place a user's file is opened: the guard first, then GDAL / OGR (pyogrio through
+    geopandas for vectors, rasterio for rasters) or pandas for CSV."""
+    if guard is not None:
+        guard(source, kind)
+    if kind == "vector":
+        return gpd.read_file(source, **options)
+    if kind == "raster":
+        import rasterio
+
+        return rasterio.open(source, **options)
+    return pd.read_csv(source, **options)
+
+
+def read_vector(
+    path: str | Path,
+    *,
+    what: str,
+    layer: str | None = None,
+    crs: Any = None,
+    encoding: str | None = None,
+    require_crs: bool = True,
+    guard: SourceGuard | None = None,
+) -> gpd.GeoDataFrame:
+    """A vector layer (GeoJSON, GeoPackage, shapefile, zipped ones) as a GeoDataFrame.
+
+    ``what`` names the file in errors (e.g. ``"population file"``). A ``.zip`` is read through
+    ``zip://``. A shapefile without a ``.cpg`` is read as UTF-8 (GDAL would assume ISO-8859-1
+    and garble Chinese names) unless ``encoding`` says otherwise. ``crs`` applies when the file
+    declares none (a declared CRS wins, with a warning when they differ); a file with no CRS
+    and no ``crs`` is a :class:`CRSError` unless ``require_crs`` is False.
+    """
+    import pyogrio
+
+    text, local = source_path(path, what)
+    source = text
+    if not text.startswith("zip://") and local.suffix.lower() == ".zip":
+        source = f"zip://{local}"
+    options: dict[str, Any] = {"layer": layer}
+    if encoding is not None:
+        options["encoding"] = encoding
+    elif local.suffix.lower() == ".shp" and not local.with_suffix(".cpg").exists():
+        options["encoding"] = "utf-8"
+    try:
+        gdf = _open(source, "vector", guard, **options)
+    except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as exc:
+        raise UnsupportedFormatError(f"{text!r} is not a readable vector file: {exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            f"{what} {text!r} is not UTF-8 ({exc.reason}); pass its encoding, e.g. encoding='gbk'"
+        ) from exc
+    if gdf.crs is None:
+        if crs is not None:
+            gdf = gdf.set_crs(check_crs(crs, f"`crs` for {text!r}"))
+        elif require_crs:
+            raise CRSError(f"{what} {text!r} has no CRS; pass crs= (e.g. crs='EPSG:4326')")
+    elif crs is not None and not CRS.from_user_input(gdf.crs).equals(
+        check_crs(crs, f"`crs` for {text!r}")
+    ):
+        logger.warning(
+            "%s %r declares CRS %s; the given crs=%r is ignored", what, text, gdf.crs.name, crs
+        )
+    return gdf
+
+
+def read_csv_points(
+    path: str | Path,
+    x_column: str,
+    y_column: str,
+    crs: Any,
+    *,
+    what: str,
+    guard: SourceGuard | None = None,
+) -> gpd.GeoDataFrame:
+    """A CSV file of points: every column kept, a Point geometry from ``x_column`` /
+    ``y_column`` in ``crs`` (required: a CSV declares no CRS). Missing coordinate columns and
+    coordinates that are not finite numbers are :class:`InputError` naming the rows."""
+    text, local = source_path(path, what)
+    if crs is None:
+        raise CRSError(
+            f"CSV {what} {text!r} has no CRS: pass crs= (e.g. 'EPSG:4326' when "
+            f"{x_column!r}/{y_column!r} are longitude/latitude)"
+        )
+    crs = check_crs(crs, f"`crs` for {text!r}")
+    try:
+        frame = _open(str(local), "csv", guard)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise UnsupportedFormatError(f"{text!r} is not a readable CSV file: {exc}") from exc
+    for col in (x_column, y_column):
+        if col not in frame.columns:
+            raise InputError(
+                f"CSV {what} {text!r} has no coordinate column {col!r} "
+                f"(columns: {list(frame.columns)}); pass x_column= / y_column="
+            )
+    xs = pd.to_numeric(frame[x_column], errors="coerce").to_numpy(dtype=np.float64)
+    ys = pd.to_numeric(frame[y_column], errors="coerce").to_numpy(dtype=np.float64)
+    bad = ~(np.isfinite(xs) & np.isfinite(ys))
+    if bad.any():
+        raise InputError(
+            f"CSV {what} {text!r}: {x_column!r}/{y_column!r} must be numbers, "
+            f"{int(bad.sum())} rows are not (first rows: {np.flatnonzero(bad)[:5].tolist()})"
+        )
+    return gpd.GeoDataFrame(frame, geometry=gpd.points_from_xy(xs, ys), crs=crs)
+
+
+def open_raster(path: str | Path, *, what: str, guard: SourceGuard | None = None) -> Any:
+    """An open rasterio dataset of a raster file (use it as a context manager); a file GDAL
+    cannot read is an :class:`UnsupportedFormatError`, one without a CRS a :class:`CRSError`."""
+    from rasterio.errors import RasterioIOError
+
+    text, _ = source_path(path, what)
+    try:
+        src = _open(text, "raster", guard)
+    except RasterioIOError as exc:
+        raise UnsupportedFormatError(f"{text!r} is not a readable raster: {exc}") from exc
+    if src.crs is None:
+        src.close()
+        raise CRSError(
+            f"{what} {text!r} has no CRS; assign one (e.g. with `gdal_edit.py -a_srs EPSG:4326`)"
+        )
+    return src
