@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -25,6 +24,7 @@ from api.problems import ApiProblem
 from api.schemas import FeatureCollection, SolveRequest, WhatIfRequest
 from api.storage import Storage
 from siting import CRSError, DataNotFoundError, InputError, PlanResult, Scenario, plan
+from siting._json import json_number, jsonable
 from siting.export import geojson_dict, geojson_text
 from siting.planning import TravelCosts
 
@@ -59,19 +59,6 @@ SITE_PROPERTIES = (
     "max_travel_min",
 )
 _WGS84 = pyproj.CRS.from_epsg(4326)
-
-
-def jsonable(value: Any) -> Any:
-    """``value`` with non-finite floats as ``None`` and numpy scalars as Python numbers."""
-    if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [jsonable(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
 
 
 # --------------------------------------------------------------------------- datasets
@@ -375,25 +362,18 @@ def _too_large(what: str, count: int, limit: int) -> None:
 
 
 # --------------------------------------------------------------------------- results out
-def _number(value: Any, digits: int = 6) -> float | None:
-    if value is None:
-        return None
-    value = float(value)
-    return round(value, digits) if math.isfinite(value) else None
-
-
 def plan_collection(result: PlanResult, **extra: Any) -> dict[str, Any]:
     """The chosen sites as an RFC 7946 FeatureCollection with the coverage score and the solve
     status and gap as top-level members."""
     sol = result.solution
     members: dict[str, Any] = {
         "status": result.status,
-        "gap": _number(sol.gap),
-        "objective": _number(sol.objective),
-        "bound": _number(sol.bound),
+        "gap": json_number(sol.gap, 6),
+        "objective": json_number(sol.objective, 6),
+        "bound": json_number(sol.bound, 6),
         "coverage": result.coverage.as_dict() if result.coverage is not None else None,
-        "mean_travel_minutes": _number(result.mean_travel_minutes, 3),
-        "unreachable_population": _number(result.unreachable_population, 3),
+        "mean_travel_minutes": json_number(result.mean_travel_minutes, 3),
+        "unreachable_population": json_number(result.unreachable_population, 3),
         "notes": list(result.notes),
         **extra,
     }

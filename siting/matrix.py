@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from siting._json import json_number, jsonable
 from siting.coverage import coverage_score
 from siting_errors import DataNotFoundError, InputError
 from solvers import (
@@ -232,7 +233,7 @@ def solve_matrix(
         )
         out["loads"] = {str(site_ids[j]): float(load[j]) for j in solution.open_sites}
         if "violations" in solution.details:
-            out["violations"] = _jsonable(solution.details["violations"], site_ids)
+            out["violations"] = _violations(solution.details["violations"], site_ids)
     return out
 
 
@@ -271,18 +272,9 @@ def _finite(upper: np.ndarray | None, total: float) -> np.ndarray | float:
     return np.where(np.isfinite(upper), upper, max(total, 0.0))
 
 
-def _jsonable(value: Any, site_ids: np.ndarray) -> Any:
-    """Solver details made JSON-ready (numpy scalars unwrapped, ``site`` indices as ids)."""
-    if isinstance(value, dict):
-        return {
-            k: (str(site_ids[int(v)]) if k == "site" else _jsonable(v, site_ids))
-            for k, v in value.items()
-        }
-    if isinstance(value, list | tuple):
-        return [_jsonable(v, site_ids) for v in value]
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
+def _violations(violations: list[dict[str, Any]], site_ids: np.ndarray) -> list[Any]:
+    """The solver's violated bounds made JSON-ready, each ``site`` index as its id."""
+    return jsonable([{**v, "site": str(site_ids[int(v["site"])])} for v in violations])
 
 
 def _natural_key(value: str) -> tuple:
@@ -303,9 +295,9 @@ def matrix_result(
     """The solve-matrix JSON members for a solution."""
     out: dict[str, Any] = {
         "status": solution.status.value,
-        "objective": _num(solution.objective),
-        "bound": _num(solution.bound),
-        "gap": _num(solution.gap),
+        "objective": json_number(solution.objective),
+        "bound": json_number(solution.bound),
+        "gap": json_number(solution.gap),
         "model": solution.model,
         "backend": solution.backend,
         "time": round(solution.time, 4),
@@ -342,9 +334,3 @@ def matrix_result(
             "share": cov.share,
         }
     return out
-
-
-def _num(value: float | None) -> float | None:
-    if value is None or not np.isfinite(value):
-        return None
-    return float(value)

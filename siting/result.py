@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from siting._json import json_number
 from siting.coverage import Coverage
 from siting.scenario import Scenario
 from solvers import Solution
@@ -18,12 +19,6 @@ from solvers import Solution
 __all__ = ["PlanResult"]
 
 logger = logging.getLogger(__name__)
-
-
-def _json_number(value: float | None, digits: int = 4) -> float | None:
-    if value is None or not np.isfinite(value):
-        return None
-    return round(float(value), digits)
 
 
 @dataclass(frozen=True, eq=False)
@@ -82,9 +77,9 @@ class PlanResult:
         out: dict[str, Any] = {
             "scenario": self.scenario.describe(),
             "status": sol.status.value,
-            "objective": _json_number(sol.objective, 6),
-            "bound": _json_number(sol.bound, 6),
-            "gap": _json_number(sol.gap, 6),
+            "objective": json_number(sol.objective, 6),
+            "bound": json_number(sol.bound, 6),
+            "gap": json_number(sol.gap, 6),
             "solve_seconds": round(sol.time, 3),
             "backend": sol.backend,
             "reason": sol.reason,
@@ -95,7 +90,7 @@ class PlanResult:
                 .astype(str)
                 .tolist(),
             },
-            "mean_travel_minutes": _json_number(self.mean_travel_minutes, 3),
+            "mean_travel_minutes": json_number(self.mean_travel_minutes, 3),
             "unreachable_population": round(self.unreachable_population, 3),
             "notes": list(self.notes),
             "timings": {k: round(v, 3) for k, v in self.timings.items()},
