@@ -19,6 +19,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
+from geodata.boundaries import assign_units
 from geodata.crs import local_utm_crs
 from siting.coverage import coverage_score, weighted_mean
 from siting.result import PlanResult
@@ -400,8 +401,6 @@ def _build_result(
     demand["travel_time_min"] = np.where(reachable, np.round(times, 3), np.nan)
     demand["covered"] = covered
     if scenario.units is not None:
-        from geodata.boundaries import assign_units
-
         uidx = assign_units(demand, scenario.units)
         uid = scenario.units["unit_id"].astype(str).to_numpy()
         uname = scenario.units["name"].astype(str).to_numpy()
@@ -430,8 +429,12 @@ def _build_result(
 
     units_table = compliance = None
     if scenario.units is not None:
-        units_table = _unit_table(scenario, demand, sites)
-        compliance = _compliance(scenario, costs, demand, sites, status)
+        # the unit of every site, found once for the unit table and the compliance report
+        sidx = assign_units(sites, scenario.units)
+        uid = scenario.units["unit_id"].astype(str).to_numpy()
+        site_unit = np.where(sidx >= 0, uid[np.maximum(sidx, 0)], None)
+        units_table = _unit_table(scenario, demand, sites, site_unit)
+        compliance = _compliance(scenario, costs, demand, sites, status, site_unit)
 
     mean_travel = weighted_mean(np.where(reachable, times, np.nan), pop)
     unreachable_pop = float(pop[~reachable].sum())
@@ -452,10 +455,8 @@ def _build_result(
 
 
 def _unit_table(
-    scenario: Scenario, demand: gpd.GeoDataFrame, sites: gpd.GeoDataFrame
+    scenario: Scenario, demand: gpd.GeoDataFrame, sites: gpd.GeoDataFrame, site_unit: np.ndarray
 ) -> pd.DataFrame:
-    from geodata.boundaries import assign_units
-
     units = scenario.units
     frame = pd.DataFrame(
         {
@@ -486,11 +487,8 @@ def _unit_table(
     )
     frame["mean_travel_min"] = np.where(frame["wreach"] > 0, frame["wt"] / frame["wreach"], np.nan)
     frame = frame.drop(columns=["wt", "wreach"])
-    sidx = assign_units(sites, units)
-    uid = units["unit_id"].astype(str).to_numpy()
-    s_unit = np.where(sidx >= 0, uid[np.maximum(sidx, 0)], None)
     for kind in ("existing", "new"):
-        counts = pd.Series(s_unit[sites["status"].to_numpy() == kind]).value_counts()
+        counts = pd.Series(site_unit[sites["status"].to_numpy() == kind]).value_counts()
         frame[f"{kind}_sites"] = frame["unit_id"].map(counts).fillna(0).astype(int)
     return frame
 
@@ -501,22 +499,19 @@ def _compliance(
     demand: gpd.GeoDataFrame,
     sites: gpd.GeoDataFrame,
     status: np.ndarray,
+    site_unit: np.ndarray,
 ) -> pd.DataFrame:
     """The per-unit compliance report (rules: the scenario's, else the packaged preset)."""
-    from geodata.boundaries import assign_units
     from siting.compliance import compliance_table
     from siting.rules import default_rules
 
     rules = scenario.rules if scenario.rules is not None else default_rules()
     units = scenario.units
-    uid = units["unit_id"].astype(str).to_numpy()
     is_open = status != "candidate"
-    open_sites = sites[is_open]
-    sidx = assign_units(open_sites, units)
     site_table = pd.DataFrame(
         {
-            "unit_id": np.where(sidx >= 0, uid[np.maximum(sidx, 0)], None),
-            "assigned_population": open_sites["assigned_population"].to_numpy(),
+            "unit_id": site_unit[is_open],
+            "assigned_population": sites.loc[is_open, "assigned_population"].to_numpy(),
         }
     )
     threshold = scenario.threshold_minutes
