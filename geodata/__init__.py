@@ -22,7 +22,7 @@ from geodata.population import (
     load_population_raster,
     load_population_vector,
 )
-from geodata.roads import add_travel_times, fetch_roads, load_roads
+from geodata.roads import add_travel_times, load_roads
 from geodata.snapping import Snap, snap_points
 from geodata.synthetic import (
     SyntheticCity,
@@ -51,7 +51,6 @@ __all__ = [
     "bounded_times",
     "combine_sites",
     "demand_from_array",
-    "fetch_roads",
     "gcj02_to_wgs84",
     "load_boundaries",
     "load_network",

@@ -10,20 +10,14 @@ not handled here.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 
-import geopandas as gpd
 import numpy as np
-import shapely
 from numpy.typing import ArrayLike
-from pyproj import CRS
 
-from siting_errors import CRSError, InputError
+from siting_errors import InputError
 
 __all__ = [
     "gcj02_to_wgs84",
-    "geometry_gcj02_to_wgs84",
-    "geometry_wgs84_to_gcj02",
     "wgs84_to_gcj02",
 ]
 
@@ -108,61 +102,3 @@ def gcj02_to_wgs84(lon: ArrayLike, lat: ArrayLike) -> tuple[np.ndarray, np.ndarr
         if not np.any(steps[np.isfinite(steps)] > _TOLERANCE_DEG):
             break
     return w_lon, w_lat
-
-
-def _convert_geometries(
-    data: gpd.GeoDataFrame | gpd.GeoSeries,
-    func: Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]],
-    name: str,
-) -> gpd.GeoDataFrame | gpd.GeoSeries:
-    if not isinstance(data, gpd.GeoDataFrame | gpd.GeoSeries):
-        raise InputError(f"`{name}` must be a GeoDataFrame or GeoSeries, got {type(data).__name__}")
-    if data.crs is not None and not CRS.from_user_input(data.crs).is_geographic:
-        raise CRSError(
-            f"`{name}` must be in longitude/latitude for GCJ-02 conversion, got the projected "
-            f"CRS {data.crs.name!r}"
-        )
-    geoms = data.geometry.to_numpy() if isinstance(data, gpd.GeoDataFrame) else data.to_numpy()
-    if data.crs is None:
-        xmin, ymin, xmax, ymax = shapely.total_bounds(geoms)
-        if not (xmin >= -180 and xmax <= 180 and ymin >= -90 and ymax <= 90):
-            raise CRSError(
-                f"`{name}` has no CRS and its coordinates are not longitude/latitude "
-                f"(bounds {xmin:g}, {ymin:g}, {xmax:g}, {ymax:g})"
-            )
-
-    def transform(x: np.ndarray, y: np.ndarray, *z: np.ndarray) -> tuple[np.ndarray, ...]:
-        return (*func(x, y), *z)
-
-    converted = shapely.transform(geoms, transform, include_z=None, interleaved=False)
-    series = gpd.GeoSeries(converted, index=data.index, crs="EPSG:4326")
-    if isinstance(data, gpd.GeoSeries):
-        return series.rename(data.name)
-    return data.set_geometry(series.rename(data.geometry.name)).set_crs(
-        "EPSG:4326", allow_override=True
-    )
-
-
-def geometry_gcj02_to_wgs84(
-    data: gpd.GeoDataFrame | gpd.GeoSeries, *, name: str = "data"
-) -> gpd.GeoDataFrame | gpd.GeoSeries:
-    """A copy of ``data`` (any geometry type) with GCJ-02 lon/lat converted to WGS84.
-
-    ``data`` must be labelled with a geographic CRS (GCJ-02 files usually claim EPSG:4326) or
-    have none; the result is labelled EPSG:4326. Z coordinates are kept.
-    """
-    return _convert_geometries(data, gcj02_to_wgs84, name)
-
-
-def geometry_wgs84_to_gcj02(
-    data: gpd.GeoDataFrame | gpd.GeoSeries, *, name: str = "data"
-) -> gpd.GeoDataFrame | gpd.GeoSeries:
-    """A copy of ``data`` with WGS84 lon/lat converted to GCJ-02 (still labelled EPSG:4326,
-    as Chinese web maps expect). Use it to overlay results on Amap / Tencent tiles."""
-    if (
-        isinstance(data, gpd.GeoDataFrame | gpd.GeoSeries)
-        and data.crs is not None
-        and CRS.from_user_input(data.crs).is_geographic
-    ):
-        data = data.to_crs("EPSG:4326")
-    return _convert_geometries(data, wgs84_to_gcj02, name)

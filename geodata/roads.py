@@ -1,4 +1,4 @@
-"""Road graphs: reading OSM XML / PBF / GraphML (or downloading by place), per-mode travel times.
+"""Road graphs: reading OSM XML / PBF / GraphML files and preparing per-mode travel times.
 
 Graphs are osmnx-style ``networkx.MultiDiGraph`` objects: graph attribute ``crs``, nodes with
 ``x``/``y`` (longitude/latitude), edges with ``length`` (metres), ``highway``, ``oneway`` and
@@ -67,7 +67,6 @@ __all__ = [
     "WALK_SPEEDS",
     "WALK_SPEED_KMH",
     "add_travel_times",
-    "fetch_roads",
     "load_roads",
 ]
 
@@ -612,34 +611,3 @@ def _finish(graph: nx.MultiDiGraph, *, simplify: bool, retain_all: bool) -> nx.M
     if simplify and not graph.graph.get("simplified"):
         graph = ox.simplify_graph(graph)
     return graph
-
-
-def fetch_roads(
-    place: str,
-    *,
-    mode: str = "walk",
-    speeds: Mapping[str, float] | None = None,
-    simplify: bool = False,
-    retain_all: bool = False,
-) -> nx.MultiDiGraph:
-    """Download the road network of a place by name with osmnx (needs internet access) and
-    prepare it for ``mode``. Walking downloads osmnx's ``walk`` network, driving its
-    ``drive_service`` network (driving roads with service roads, like :func:`load_roads`)."""
-    import osmnx as ox
-
-    mode = _check_mode(mode)
-    if not isinstance(place, str) or not place.strip():
-        raise InputError(f"`place` must be a place name such as 'Hohhot, China', got {place!r}")
-    network_type = "walk" if mode == "walk" else "drive_service"
-    try:
-        graph = ox.graph_from_place(
-            place, network_type=network_type, simplify=False, retain_all=True
-        )
-    except (ox._errors.InsufficientResponseError, TypeError, ValueError) as exc:
-        raise InputError(f"no road network found for place {place!r}: {exc}") from exc
-    except OSError as exc:  # requests' connection errors are OSErrors
-        raise DataNotFoundError(
-            f"could not download the road network of {place!r} (no internet access?): {exc}"
-        ) from exc
-    prepared = add_travel_times(graph, mode=mode, speeds=speeds)
-    return _finish(prepared, simplify=simplify, retain_all=retain_all)

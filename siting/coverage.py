@@ -24,17 +24,12 @@ class Coverage:
         total_population: all residents of the demand (unreachable ones included).
         share: ``covered_population / total_population`` (0 when there is no population).
         threshold_minutes: the threshold used.
-        uncovered_population: ``total_population - covered_population``.
     """
 
     covered_population: float
     total_population: float
     share: float
     threshold_minutes: float
-
-    @property
-    def uncovered_population(self) -> float:
-        return self.total_population - self.covered_population
 
     def as_dict(self) -> dict[str, float]:
         """JSON-ready members (the names used by the CLI and the API)."""

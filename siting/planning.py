@@ -25,7 +25,7 @@ from siting.coverage import coverage_score, weighted_mean
 from siting.result import PlanResult
 from siting.scenario import STRAIGHT_LINE_SPEED_KMH, Scenario
 from siting_errors import InputError
-from solvers import LSCP, MCLP, CostMatrix, PCenter, PMedian, Solution, Status, solve
+from solvers import LSCP, MCLP, CostMatrix, PCenter, PMedian, Solution, solve
 
 __all__ = ["TravelCosts", "plan", "travel_costs"]
 
@@ -526,7 +526,3 @@ def _compliance(
         }
     )
     return compliance_table(units, site_table, frame, rules=rules)
-
-
-def _status_ok(solution: Solution) -> bool:
-    return solution.status in (Status.OPTIMAL, Status.FEASIBLE)

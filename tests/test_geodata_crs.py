@@ -2,27 +2,17 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import geopandas as gpd
 import numpy as np
 import pytest
-import shapely
 from pyproj import Geod
 from shapely.geometry import (
-    GeometryCollection,
-    LineString,
-    MultiPoint,
-    MultiPolygon,
     Point,
-    Polygon,
     box,
 )
 
 from geodata.chinacoords import (
     gcj02_to_wgs84,
-    geometry_gcj02_to_wgs84,
-    geometry_wgs84_to_gcj02,
     wgs84_to_gcj02,
 )
 from geodata.crs import local_utm_crs, to_projected, utm_crs_for
@@ -185,65 +175,3 @@ def test_gcj02_outside_china_nan_and_shapes() -> None:
     assert float(scalar[0]) == pytest.approx(float(grid_lon[0, 0]))
     with pytest.raises(InputError, match="same shape"):
         wgs84_to_gcj02(np.zeros(3), np.zeros(4))
-
-
-def test_geometry_conversion_handles_every_geometry_type() -> None:
-    ring = [(111.6, 40.7), (111.8, 40.7), (111.8, 40.9), (111.6, 40.9)]
-    hole = [(111.65, 40.75), (111.7, 40.75), (111.7, 40.8)]
-    geoms = [
-        Point(111.7, 40.8),
-        Point(111.7, 40.8, 1050.0),  # z is kept
-        MultiPoint([(111.7, 40.8), (109.8, 39.6)]),
-        LineString(ring),
-        Polygon(ring, [hole]),
-        MultiPolygon([Polygon(ring), box(109.7, 39.5, 109.9, 39.7)]),
-        GeometryCollection([Point(111.7, 40.8), LineString(ring[:2])]),
-        None,
-        Point(2.35, 48.85),  # Paris: unchanged
-    ]
-    gdf = gpd.GeoDataFrame({"k": range(len(geoms))}, geometry=geoms, crs="EPSG:4326")
-    out = geometry_gcj02_to_wgs84(gdf)
-    assert out.crs.to_epsg() == 4326 and out["k"].tolist() == list(range(len(geoms)))
-    assert out.geometry.iloc[7] is None
-    for src, dst in zip(geoms, out.geometry, strict=True):
-        if src is None:
-            continue
-        assert dst.geom_type == src.geom_type
-        a, b = shapely.get_coordinates(src), shapely.get_coordinates(dst)
-        expected = np.column_stack(gcj02_to_wgs84(a[:, 0], a[:, 1]))
-        np.testing.assert_allclose(b, expected, rtol=0, atol=1e-12)
-    assert out.geometry.iloc[1].has_z and out.geometry.iloc[1].z == 1050.0
-    assert len(out.geometry.iloc[4].interiors) == 1
-    assert out.geometry.iloc[8].equals(Point(2.35, 48.85))
-    # and back again to within a centimetre
-    again = geometry_wgs84_to_gcj02(out.geometry)
-    for src, dst in zip(geoms, again, strict=True):
-        if src is not None:
-            a, b = shapely.get_coordinates(src), shapely.get_coordinates(dst)
-            assert _metres(a[:, 0], a[:, 1], b[:, 0], b[:, 1]).max() < 0.01
-
-
-def test_geometry_conversion_rejects_projected_data() -> None:
-    utm = gpd.GeoDataFrame(geometry=[Point(500_000, 4_500_000)], crs="EPSG:32649")
-    with pytest.raises(CRSError, match="`counties` must be in longitude/latitude"):
-        geometry_gcj02_to_wgs84(utm, name="counties")
-    with pytest.raises(CRSError, match="not longitude/latitude"):
-        geometry_gcj02_to_wgs84(utm.set_crs(None, allow_override=True))
-    no_crs = gpd.GeoSeries([Point(111.7, 40.8)])  # unlabelled lon/lat is accepted
-    assert geometry_gcj02_to_wgs84(no_crs).crs.to_epsg() == 4326
-
-
-def test_amap_counties_convert_like_the_provided_wgs84_copy(data_dir: Path) -> None:
-    folder = data_dir / "inner-mongolia-admin-boundaries"
-    gcj = gpd.read_file(folder / "inner_mongolia_county_amap.geojson", rows=slice(0, 12))
-    ref = gpd.read_file(folder / "inner_mongolia_county_amap_wgs84.geojson", rows=slice(0, 12))
-    assert gcj["adcode"].tolist() == ref["adcode"].tolist()
-    wgs = geometry_gcj02_to_wgs84(gcj)
-    a = shapely.get_coordinates(wgs.geometry.to_numpy())
-    b = shapely.get_coordinates(ref.geometry.to_numpy())
-    assert len(a) == len(b) > 10_000
-    sample = np.random.default_rng(2).choice(len(a), 5000, replace=False)
-    gap = _metres(a[sample, 0], a[sample, 1], b[sample, 0], b[sample, 1])
-    assert gap.max() < 2.0
-    shift = _metres(*shapely.get_coordinates(gcj.geometry.to_numpy())[sample].T, *a[sample].T)
-    assert 400 < np.median(shift) < 800  # the conversion did move the vertices

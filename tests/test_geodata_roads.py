@@ -15,7 +15,6 @@ from geodata.roads import (
     WALK_EXCLUDED,
     _graph_from_osmium,
     add_travel_times,
-    fetch_roads,
     load_roads,
 )
 from siting_errors import DataNotFoundError, InputError, UnsupportedFormatError
@@ -247,37 +246,6 @@ def test_graphml_round_trip(tmp_path: Path) -> None:
 @pytest.fixture(scope="module")
 def helsinki_raw(data_dir: Path) -> nx.MultiDiGraph:
     return _graph_from_osmium(data_dir / HELSINKI)
-
-
-def test_fetch_roads_uses_osmnx_download(
-    monkeypatch: pytest.MonkeyPatch, helsinki_raw: nx.MultiDiGraph
-) -> None:
-    # a recorded "download": the raw graph of 300 Helsinki nodes
-    recorded = helsinki_raw.subgraph(list(helsinki_raw.nodes)[:300]).copy()
-    calls = []
-
-    def fake(query: str, **kwargs: object) -> nx.MultiDiGraph:
-        calls.append((query, kwargs["network_type"]))
-        return recorded.copy()
-
-    monkeypatch.setattr(ox, "graph_from_place", fake)
-    walk = fetch_roads("Kangbashi, Ordos, China", mode="walk", retain_all=True)
-    drive = fetch_roads("Kangbashi, Ordos, China", mode="drive", retain_all=True)
-    assert calls == [
-        ("Kangbashi, Ordos, China", "walk"),
-        ("Kangbashi, Ordos, China", "drive_service"),
-    ]
-    assert all(d["travel_time"] >= 0 for _, _, d in walk.edges(data=True))
-    assert not _classes(drive) & DRIVE_EXCLUDED and not _classes(walk) & WALK_EXCLUDED
-    assert "footway" in _classes(walk)
-    assert walk.number_of_edges() > drive.number_of_edges() > 0
-
-    def offline(query: str, **kwargs: object) -> nx.MultiDiGraph:
-        raise ConnectionError("no route to host")
-
-    monkeypatch.setattr(ox, "graph_from_place", offline)
-    with pytest.raises(DataNotFoundError, match="could not download the road network of 'X'"):
-        fetch_roads("X")
 
 
 @pytest.mark.slow

@@ -42,15 +42,6 @@ class TravelTimes:
     def __len__(self) -> int:
         return len(self.rows)
 
-    def to_scipy(self) -> sp.csr_array:
-        """As a CSR array (zero times stay stored as explicit entries)."""
-        order = np.lexsort((self.cols, self.rows))
-        indptr = np.zeros(self.shape[0] + 1, dtype=np.int64)
-        np.cumsum(np.bincount(self.rows, minlength=self.shape[0]), out=indptr[1:])
-        return sp.csr_array(
-            (self.seconds[order], self.cols[order].astype(np.int64), indptr), shape=self.shape
-        )
-
 
 def _check(net: Network, snap: Snap, name: str) -> np.ndarray:
     """Positions of the snapped points of ``snap`` (validated against ``net``)."""
