@@ -37,7 +37,8 @@ in one pass (ways with a ``highway`` tag and their node locations), building the
 as osmnx would from the same data — 3–4× faster than writing the highway ways to an OSM
 XML file and reading that with osmnx (São Paulo extract: 0.7 s against 1.9–2.7 s), and checked
 equal edge by edge in the tests;
-``.graphml`` with ``osmnx.load_graphml``. Graphs are not simplified by default: keeping the
+``.graphml`` with a streaming reader that gives ``osmnx.load_graphml``'s graph
+(:mod:`geodata._graphml`). Graphs are not simplified by default: keeping the
 nodes along curved and long roads keeps the off-network access legs short when snapping.
 ``simplify=True`` merges degree-2 nodes after the mode filter (travel times summed exactly).
 """
@@ -56,6 +57,7 @@ from typing import Any
 
 import networkx as nx
 
+from geodata._graphml import load_graphml
 from siting_errors import DataNotFoundError, InputError, UnsupportedFormatError
 
 __all__ = [
@@ -388,9 +390,9 @@ def _graph_from_xml(path: Path) -> nx.MultiDiGraph:
     try:
         with _osmnx_way_tags():
             return ox.graph_from_xml(path, bidirectional=False, simplify=False, retain_all=True)
-    except (SAXException, ox._errors.InsufficientResponseError) as exc:
+    except SAXException as exc:
         raise InputError(f"could not read OSM XML file {str(path)!r}: {exc}") from exc
-    except ValueError as exc:
+    except ValueError as exc:  # osmnx's InsufficientResponseError (no ways) is a ValueError
         if "missing nodes" not in str(exc):
             raise InputError(f"could not read OSM XML file {str(path)!r}: {exc}") from exc
     # osmnx cannot build ways that refer to nodes missing from the file (a clipped extract)
@@ -400,149 +402,6 @@ def _graph_from_xml(path: Path) -> nx.MultiDiGraph:
         path,
     )
     return _graph_from_osmium(path)
-
-
-class _GraphMLUnusual(Exception):
-    """A GraphML feature the streaming reader leaves to networkx/osmnx."""
-
-
-_GRAPHML_NS = "{http://graphml.graphdrawing.org/xmlns}"
-_GRAPHML_TYPES: dict[str, Any] = {
-    "integer": int,
-    "string": str,
-    "int": int,
-    "long": int,
-    "float": float,
-    "double": float,
-}
-
-
-def _load_graphml(path: Path) -> nx.MultiDiGraph:
-    """``osmnx.load_graphml(path)``, read in one streaming pass (``ElementTree.iterparse``)
-    instead of networkx's element-by-element reader: the same graph (node and edge order,
-    keys, attribute values and types; checked in the tests), 5-6x faster on a 100,000-node
-    network. Files with GraphML features this reader does not handle (key defaults, nested
-    graphs, hyperedges, ports, yFiles data, undirected graphs) go to osmnx."""
-    import osmnx as ox
-
-    try:
-        graph = _read_graphml_stream(path)
-    except _GraphMLUnusual as exc:
-        logger.info("%s: %s; reading it with osmnx", path, exc)
-        return ox.load_graphml(path)
-    except Exception as exc:  # parse errors: let osmnx/networkx report them their way
-        logger.info("%s: streaming GraphML read failed (%s); reading it with osmnx", path, exc)
-        return ox.load_graphml(path)
-    from osmnx import io as ox_io
-
-    graph_types = {
-        "consolidated": ox_io._convert_bool_string,
-        "simplified": ox_io._convert_bool_string,
-    }
-    node_types = {
-        "elevation": float,
-        "elevation_res": float,
-        "osmid": int,
-        "street_count": int,
-        "x": float,
-        "y": float,
-    }
-    edge_types = {
-        "bearing": float,
-        "grade": float,
-        "grade_abs": float,
-        "length": float,
-        "oneway": ox_io._convert_bool_string,
-        "osmid": int,
-        "reversed": ox_io._convert_bool_string,
-        "speed_kph": float,
-        "travel_time": float,
-    }
-    graph = ox_io._convert_graph_attr_types(graph, graph_types)
-    graph = ox_io._convert_node_attr_types(graph, node_types)
-    return ox_io._convert_edge_attr_types(graph, edge_types)
-
-
-def _read_graphml_stream(path: Path) -> nx.MultiDiGraph:
-    """What ``networkx.read_graphml(path, node_type=int, force_multigraph=True)`` returns for
-    an osmnx-written file, parsed in one streaming pass."""
-    from xml.etree.ElementTree import iterparse
-
-    ns = _GRAPHML_NS
-    tag_key, tag_data, tag_node, tag_edge = ns + "key", ns + "data", ns + "node", ns + "edge"
-    tag_graph, tag_default = ns + "graph", ns + "default"
-    keys: dict[str, tuple[str, Any]] = {}
-    nodes: list[tuple[int, dict[str, Any]]] = []
-    edges: list[tuple[int, int, Any, dict[str, Any]]] = []
-    graph_data: dict[str, Any] = {}
-    pending: dict[str, Any] = {}
-    inside = False  # within a node or an edge (else data belongs to the graph)
-    depth = 0
-    for event, elem in iterparse(str(path), events=("start", "end")):
-        tag = elem.tag
-        if event == "start":
-            if tag in (tag_node, tag_edge):
-                inside = True
-            elif tag == tag_graph:
-                depth += 1
-                if depth > 1:
-                    raise _GraphMLUnusual("nested graphs")
-                if elem.get("edgedefault") != "directed":
-                    raise _GraphMLUnusual("not a directed graph")
-            continue
-        if tag == tag_data:
-            if len(elem):
-                raise _GraphMLUnusual("data with child elements (yFiles)")
-            name, kind = keys[elem.get("key")]
-            text = elem.text
-            target = pending if inside else graph_data
-            if text is None:
-                target[name] = ""
-            elif kind is bool:
-                target[name] = {"true": True, "false": False, "0": False, "1": True}[text.lower()]
-            else:
-                target[name] = kind(text)
-        elif tag == tag_node:
-            nodes.append((int(elem.get("id")), pending))
-            pending = {}
-            inside = False
-            elem.clear()
-        elif tag == tag_edge:
-            if elem.get("directed") == "false":
-                raise _GraphMLUnusual("undirected edges")
-            edge_id = elem.get("id")
-            key: Any
-            if edge_id:
-                try:
-                    key = int(edge_id)
-                except ValueError:
-                    key = edge_id
-            else:
-                key = pending.get("key")
-            edges.append((int(elem.get("source")), int(elem.get("target")), key, pending))
-            pending = {}
-            inside = False
-            elem.clear()
-        elif tag == tag_key:
-            if elem.find(tag_default) is not None:
-                raise _GraphMLUnusual("key defaults")
-            type_name = elem.get("attr.type", "string")
-            if type_name == "boolean":
-                kind = bool
-            elif type_name in _GRAPHML_TYPES:
-                kind = _GRAPHML_TYPES[type_name]
-            else:
-                raise _GraphMLUnusual(f"attribute type {type_name!r}")
-            keys[elem.get("id")] = (elem.get("attr.name"), kind)
-        elif tag in (ns + "hyperedge", ns + "port"):
-            raise _GraphMLUnusual("hyperedges or ports")
-    graph = nx.MultiDiGraph()
-    graph.graph["node_default"] = {}
-    graph.graph["edge_default"] = {}
-    graph.add_nodes_from(nodes)
-    graph.add_edges_from(edges)
-    graph.graph.update(graph_data)
-    return graph
 
 
 def _suffix(path: Path) -> str | None:
@@ -578,7 +437,7 @@ def load_roads(
             f"{', '.join(SUPPORTED_SUFFIXES)}"
         )
     if suffix == ".graphml":
-        graph = _load_graphml(p)
+        graph = load_graphml(p)
     elif suffix in (".osm.pbf", ".pbf"):
         graph = _graph_from_osmium(p)
     else:

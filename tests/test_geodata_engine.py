@@ -17,6 +17,7 @@ from shapely.geometry import Point
 import geodata.network as network_mod
 import geodata.traveltime._execution as execution
 import geodata.traveltime.search as search
+from geodata._graphml import load_graphml
 from geodata.isochrones import service_areas
 from geodata.network import (
     Network,
@@ -24,7 +25,7 @@ from geodata.network import (
     network_cache_key,
     network_from_graph,
 )
-from geodata.roads import _load_graphml, load_roads
+from geodata.roads import load_roads
 from geodata.snapping import snap_points
 from geodata.synthetic import save_synthetic_city, synthetic_city
 from geodata.traveltime import bounded_times, max_speed, nearest_k_times, travel_times
@@ -252,7 +253,7 @@ def small_city(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_graphml_stream_reader_matches_osmnx(small_city: Path, tmp_path: Path) -> None:
     want = ox.load_graphml(small_city)
     for path in (small_city, _graph_data_first(small_city, tmp_path)):
-        got = _load_graphml(path)
+        got = load_graphml(path)
         assert list(got.nodes(data=True)) == list(want.nodes(data=True))
         assert list(got.edges(keys=True, data=True)) == list(want.edges(keys=True, data=True))
         assert got.graph == want.graph
@@ -269,7 +270,34 @@ def test_graphml_stream_reader_matches_osmnx(small_city: Path, tmp_path: Path) -
     defaulted.write_text(
         text[:end] + "><default>x</default></key>" + text[end + 2 :], encoding="utf-8"
     )
-    assert list(_load_graphml(defaulted).edges(keys=True)) == list(want.edges(keys=True))
+    assert list(load_graphml(defaulted).edges(keys=True)) == list(want.edges(keys=True))
+
+
+def test_graphml_reader_converts_simplified_graphs_like_osmnx(tmp_path: Path) -> None:
+    # a simplified graph has list-valued attributes (osmid, highway, ...) and WKT geometries,
+    # which osmnx.load_graphml evaluates and converts; the stream reader must do the same
+    roads = synthetic_city(4, population=5_000).roads
+    simple = ox.simplify_graph(roads)
+    simple.graph["consolidated"] = False
+    path = tmp_path / "simplified.graphml"
+    ox.save_graphml(simple, path)
+    want = ox.load_graphml(path)
+    got = load_graphml(path)
+    assert got.graph == want.graph and got.graph["simplified"] is True
+    assert list(got.nodes(data=True)) == list(want.nodes(data=True))
+    got_edges = list(got.edges(keys=True, data=True))
+    want_edges = list(want.edges(keys=True, data=True))
+    assert [e[:3] for e in got_edges] == [e[:3] for e in want_edges]
+    for (*_, a), (*_, b) in zip(got_edges, want_edges, strict=True):
+        assert a.keys() == b.keys()
+        for attr in a:
+            if attr == "geometry":
+                assert a[attr].equals_exact(b[attr], 0.0)
+            else:
+                assert a[attr] == b[attr] and type(a[attr]) is type(b[attr]), attr
+    merged = [d for *_, d in got_edges if isinstance(d.get("osmid"), list)]
+    assert merged and all(type(v) is int for d in merged for v in d["osmid"])
+    assert any("geometry" in d for *_, d in got_edges)
 
 
 def _graph_data_first(path: Path, tmp_path: Path) -> Path:
