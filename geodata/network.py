@@ -20,7 +20,9 @@ import os
 import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
+from typing import TypeAlias
 
 import networkx as nx
 import numpy as np
@@ -32,10 +34,12 @@ from siting_errors import CRSError, DataNotFoundError, InputError
 
 __all__ = [
     "Network",
+    "Roads",
     "load_network",
     "load_or_build_network",
     "network_cache_key",
     "network_from_graph",
+    "prepare_network",
     "save_network",
 ]
 
@@ -192,6 +196,31 @@ def network_from_graph(graph: nx.MultiDiGraph, *, mode: str, crs: CRS | None = N
     )
     logger.info("network: %d nodes, %d edges, %s", n, len(u), target.to_string())
     return net
+
+
+#: a scenario's roads: a prepared :class:`Network`, or an osmnx-style road graph (prepared
+#: for a mode by :func:`prepare_network` when travel times are needed)
+Roads: TypeAlias = Network | nx.MultiDiGraph
+
+
+def prepare_network(roads: Roads, *, mode: str) -> Network:
+    """The :class:`Network` of ``roads`` for ``mode``: a Network as it is (it must be for
+    ``mode``); a road graph with travel times for ``mode`` added unless it has them
+    (:func:`geodata.roads.add_travel_times`), then compacted (:func:`network_from_graph`)."""
+    if isinstance(roads, Network):
+        if roads.mode != mode:
+            raise InputError(
+                f"the prepared network is for mode {roads.mode!r} but the scenario asks for "
+                f"{mode!r}; prepare a network for {mode!r}"
+            )
+        return roads
+    from geodata.roads import add_travel_times
+
+    graph = roads
+    needs_times = any("travel_time" not in d for _, _, d in islice(graph.edges(data=True), 50))
+    if needs_times or graph.graph.get("siting_mode") != mode:
+        graph = add_travel_times(graph, mode=mode)
+    return network_from_graph(graph, mode=mode)
 
 
 def _graph_crs(graph: nx.MultiDiGraph) -> CRS:

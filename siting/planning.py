@@ -13,7 +13,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 import numpy as np
@@ -26,6 +26,10 @@ from siting.result import PlanResult
 from siting.scenario import STRAIGHT_LINE_SPEED_KMH, Scenario
 from siting_errors import InputError
 from solvers import LSCP, MCLP, CostMatrix, PCenter, PMedian, Solution, solve
+
+if TYPE_CHECKING:
+    from geodata.network import Network
+    from geodata.snapping import Snap
 
 __all__ = ["TravelCosts", "plan", "travel_costs"]
 
@@ -45,7 +49,7 @@ class TravelCosts:
         method: ``network`` or ``straight_line``.
         demand_snapped / site_snapped: which points reached the network (all True for
             straight-line runs).
-        network: the ``geodata.Network`` used (``None`` for straight-line runs).
+        network: the :class:`geodata.Network` used (``None`` for straight-line runs).
         site_snap: the sites' snap to the network (``None`` for straight-line runs).
         demand_ids / site_ids: the row and column labels, to check a scenario matches.
     """
@@ -55,8 +59,8 @@ class TravelCosts:
     method: str
     demand_snapped: np.ndarray
     site_snapped: np.ndarray
-    network: Any
-    site_snap: Any
+    network: Network | None
+    site_snap: Snap | None
     demand_ids: np.ndarray
     site_ids: np.ndarray
     seconds: float
@@ -73,9 +77,11 @@ class TravelCosts:
             site_ids=np.asarray(self.site_ids)[index],
         )
 
-    def site_snap_subset(self, index: np.ndarray) -> Any:
+    def site_snap_subset(self, index: np.ndarray) -> Snap:
         """The site snap restricted to the given site indices (for service areas)."""
         snap = self.site_snap
+        if snap is None:
+            raise InputError("straight-line travel costs have no site snap")
         return type(snap)(
             **{
                 f.name: (
@@ -133,24 +139,13 @@ def travel_costs(scenario: Scenario, *, progress: Progress | None = None) -> Tra
             time.perf_counter() - start,
         )
 
-    from geodata.network import Network, network_from_graph
-    from geodata.roads import add_travel_times
+    from geodata.network import Network, prepare_network
     from geodata.snapping import snap_points
     from geodata.traveltime import travel_times
 
-    net = scenario.roads
-    if not isinstance(net, Network):
+    if not isinstance(scenario.roads, Network):
         _say(progress, "preparing the road network")
-        graph = net
-        needs_times = any("travel_time" not in d for _, _, d in list(graph.edges(data=True))[:50])
-        if needs_times or graph.graph.get("siting_mode") != scenario.mode:
-            graph = add_travel_times(graph, mode=scenario.mode)
-        net = network_from_graph(graph, mode=scenario.mode)
-    elif net.mode != scenario.mode:
-        raise InputError(
-            f"the prepared network is for mode {net.mode!r} but the scenario asks for "
-            f"{scenario.mode!r}; prepare a network for {scenario.mode!r}"
-        )
+    net = prepare_network(scenario.roads, mode=scenario.mode)
     _say(progress, f"snapping {len(demand_ids):,} demand points and {len(site_ids):,} sites")
     dsnap = snap_points(
         net,

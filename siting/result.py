@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 import numpy as np
@@ -15,6 +15,9 @@ from siting._json import json_number
 from siting.coverage import Coverage
 from siting.scenario import Scenario
 from solvers import Solution
+
+if TYPE_CHECKING:
+    from siting.planning import TravelCosts
 
 __all__ = ["PlanResult"]
 
@@ -56,7 +59,7 @@ class PlanResult:
     mean_travel_minutes: float
     unreachable_population: float
     notes: tuple[str, ...]
-    travel: Any
+    travel: TravelCosts
     timings: dict[str, float]
     compliance: pd.DataFrame | None = None
 
@@ -170,7 +173,7 @@ class PlanResult:
         """Service-area polygons (isochrones) of the open sites within the threshold, or
         ``None`` for straight-line runs or without a threshold."""
         travel = self.travel
-        if getattr(travel, "network", None) is None or self.scenario.threshold_minutes is None:
+        if travel.network is None or self.scenario.threshold_minutes is None:
             return None
         from geodata.isochrones import service_areas  # local: only when exported
 

@@ -10,13 +10,17 @@ import dataclasses
 import logging
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 
 from siting_errors import CRSError, InputError
+
+if TYPE_CHECKING:
+    from geodata.network import Roads
+    from siting.rules import RulePreset
 
 __all__ = ["MODELS", "MODES", "Scenario"]
 
@@ -64,8 +68,10 @@ class Scenario:
             ``time <= threshold``. Required for LSCP / MCLP; for p-median / p-center it is used
             for the coverage score only (``None`` to skip it).
         mode: ``walk`` or ``drive``.
-        roads: an osmnx-style road graph or a prepared ``geodata.Network``; ``None`` means
-            straight-line travel times with ``detour_factor`` (the output says so).
+        roads: a prepared :class:`geodata.Network` or an osmnx-style road graph (prepared for
+            ``mode`` when travel times are computed: :func:`geodata.network.prepare_network`);
+            ``None`` means straight-line travel times with ``detour_factor`` (the output says
+            so).
         units: admin units (``unit_id``, ``name``, polygons) for the per-unit table.
         max_snap_distance: metres; points farther from the network are reported unreachable.
         cutoff_minutes: longest travel time searched (default ``max(30, 3 × threshold)``), so
@@ -84,7 +90,7 @@ class Scenario:
     new_sites: int | None = None
     threshold_minutes: float | None = 10.0
     mode: str = "walk"
-    roads: Any = None
+    roads: Roads | None = None
     units: gpd.GeoDataFrame | None = None
     max_snap_distance: float = 500.0
     cutoff_minutes: float | None = None
@@ -95,11 +101,19 @@ class Scenario:
     mip_gap: float = 0.0
     name: str = "plan"
     options: dict[str, Any] = field(default_factory=dict)
-    rules: Any = None
+    rules: RulePreset | None = None
 
     def __post_init__(self) -> None:
+        import networkx as nx
+
+        from geodata.network import Network
         from siting.rules import RulePreset
 
+        if self.roads is not None and not isinstance(self.roads, Network | nx.MultiDiGraph):
+            raise InputError(
+                "`roads` must be a geodata Network or an osmnx-style networkx.MultiDiGraph "
+                f"(e.g. from geodata.load_roads), got {type(self.roads).__name__}"
+            )
         if self.rules is not None and not isinstance(self.rules, RulePreset):
             raise InputError(
                 "`rules` must be a RulePreset (siting.rules.load_rules / default_rules), got "

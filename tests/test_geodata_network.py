@@ -13,7 +13,13 @@ from pyproj import CRS, Transformer
 from scipy.sparse.csgraph import dijkstra
 from shapely.geometry import Point, Polygon
 
-from geodata.network import Network, load_network, network_from_graph, save_network
+from geodata.network import (
+    Network,
+    load_network,
+    network_from_graph,
+    prepare_network,
+    save_network,
+)
 from geodata.roads import add_travel_times, load_roads
 from geodata.snapping import snap_points
 from siting_errors import CRSError, DataNotFoundError, InputError
@@ -130,6 +136,25 @@ def test_cache_round_trip(tmp_path: Path) -> None:
 def _line() -> Network:
     coords = {i: (100.0 * i, 0.0) for i in range(4)}
     return network_from_graph(_graph(coords, [(i, i + 1, 80.0) for i in range(3)]), mode="walk")
+
+
+def test_prepare_network_is_the_one_graph_to_network_step() -> None:
+    net = _line()
+    assert prepare_network(net, mode="walk") is net  # a network for the mode is used as it is
+    with pytest.raises(InputError, match=r"prepared network is for mode 'walk'.*'drive'"):
+        prepare_network(net, mode="drive")
+    # a graph prepared for the mode is only compacted; another gets travel times for it first
+    coords = {i: (100.0 * i, 0.0) for i in range(4)}
+    timed = _graph(coords, [(i, i + 1, 80.0) for i in range(3)])
+    timed.graph["siting_mode"] = "walk"
+    same = prepare_network(timed, mode="walk")
+    np.testing.assert_array_equal(same.graph.toarray(), net.graph.toarray())
+    raw = _graph(coords, [(i, i + 1, 80.0) for i in range(3)])
+    for _, _, data in raw.edges(data=True):
+        del data["travel_time"]  # length 100 m at 4.5 km/h (footway), both ways when walking
+    walked = prepare_network(raw, mode="walk")
+    assert walked.mode == "walk" and walked.n_edges == 6
+    assert walked.graph[0, 1] == pytest.approx(100.0 / (4.5 / 3.6))
 
 
 def test_snapping_nearest_node_access_and_far_points(caplog: pytest.LogCaptureFixture) -> None:

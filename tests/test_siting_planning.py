@@ -168,6 +168,7 @@ def test_what_if_reuses_travel_times() -> None:
         ({"threshold_minutes": -5.0}, "`threshold_minutes` must be a number > 0"),
         ({"new_sites": 5}, "at most the number of candidate (non-existing) sites (3), got 5"),
         ({"new_sites": None}, "`new_sites` is required for model 'mclp'"),
+        ({"roads": "city.osm.pbf"}, "`roads` must be a geodata Network or an osmnx-style"),
     ],
 )
 def test_bad_parameters(change: dict, message: str) -> None:

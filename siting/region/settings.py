@@ -5,11 +5,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from siting_errors import InputError
+
+if TYPE_CHECKING:
+    from siting.rules import RulePreset
 
 __all__ = ["RegionSettings"]
 
@@ -47,7 +50,7 @@ class RegionSettings:
     backend: str = "highs"
     time_limit: float | None = 60.0
     mip_gap: float = 0.0
-    rules: Any = None
+    rules: RulePreset | None = None
 
     def resolved(self) -> RegionSettings:
         """A copy with the rules, threshold, mode and buffer filled in."""
