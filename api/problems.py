@@ -126,7 +126,7 @@ def _short(value: Any, limit: int = 200) -> Any:
     """A JSON-safe, bounded echo of a bad value."""
     try:
         value = jsonable_encoder(value)
-    except Exception:  # echoing is best effort
+    except Exception:  # noqa: BLE001 - echoing a bad value must never fail the error response
         value = repr(value)
     text = repr(value)
     if len(text) > limit:

@@ -473,14 +473,14 @@ def machine() -> dict[str, Any]:
     except ImportError:
         spopt_v = None
     try:
-        from importlib.metadata import version
+        from importlib.metadata import PackageNotFoundError, version
 
         highs_v = version("highspy")
-    except Exception:  # pragma: no cover - metadata missing
+    except PackageNotFoundError:  # pragma: no cover - metadata missing
         highs_v = getattr(highspy, "__version__", "?")
     try:
         cbc = pulp.PULP_CBC_CMD().path
-    except Exception:  # pragma: no cover
+    except (pulp.PulpSolverError, AttributeError, OSError):  # pragma: no cover
         cbc = None
     return {
         "cpu": cpu,

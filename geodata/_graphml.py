@@ -123,7 +123,7 @@ def load_graphml(path: Path) -> nx.MultiDiGraph:
     return _convert_types(graph)
 
 
-def _read_graphml_stream(path: Path) -> nx.MultiDiGraph:
+def _read_graphml_stream(path: Path) -> nx.MultiDiGraph:  # noqa: C901 - one branch per element kind
     """What ``networkx.read_graphml(path, node_type=int, force_multigraph=True)`` returns for
     an osmnx-written file, parsed in one streaming pass."""
     from xml.etree.ElementTree import iterparse

@@ -262,7 +262,11 @@ def sites_from_population(
         geoms = shapely.point_on_surface(geoms)
     xs, ys = shapely.get_x(geoms), shapely.get_y(geoms)
     crs = check_crs(demand.crs, "`demand`")
-    chosen = thin_points(_metric_xy(xs, ys, crs), float(spacing)) if len(xs) else []
+    chosen = (
+        thin_points(_metric_xy(xs, ys, crs), float(spacing))
+        if len(xs)
+        else np.zeros(0, dtype=np.int64)
+    )
     ids = demand["demand_id"].astype(str).to_numpy(dtype=object)[order[chosen]]
     dup = _duplicates(ids)
     if dup:

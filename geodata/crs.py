@@ -109,8 +109,8 @@ def local_utm_crs(data: Any, *, crs: Any = None) -> CRS:
         if miny > maxy:
             raise CRSError(f"bounds must be (minx, miny, maxx, maxy), got {tuple(data)!r}")
         if source.is_geographic and minx > maxx:  # crosses the antimeridian
-            lon = ((minx + maxx + 360.0) / 2.0 + 180.0) % 360.0 - 180.0
-            return utm_crs_for(lon, (miny + maxy) / 2.0)
+            mid_lon = ((minx + maxx + 360.0) / 2.0 + 180.0) % 360.0 - 180.0
+            return utm_crs_for(mid_lon, (miny + maxy) / 2.0)
         lon, lat = _to_lonlat(
             np.array([minx, maxx, minx, maxx]), np.array([miny, miny, maxy, maxy]), source
         )

@@ -45,7 +45,8 @@ def service_areas(
     positions), ``threshold_min``, ``reached_nodes``, ``geometry`` (EPSG:4326). A site that is
     not on the network (snap node -1), or whose access leg alone exceeds the threshold, gets a
     row with no geometry (None) and 0 reached nodes, and is counted in a warning."""
-    for name, value in (("threshold", threshold), ("buffer", buffer)):
+    given: tuple[tuple[str, object], ...] = (("threshold", threshold), ("buffer", buffer))
+    for name, value in given:
         if not isinstance(value, numbers.Real) or not math.isfinite(value) or value <= 0:
             raise InputError(f"`{name}` must be a number > 0, got {value!r}")
     if not isinstance(sources, Snap):

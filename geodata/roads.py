@@ -179,7 +179,8 @@ def _speed_table(mode: str, speeds: Mapping[str, float] | None) -> dict[str, flo
         raise InputError(
             f"`speeds` must map highway classes to km/h, e.g. {{'default': 5.0}}, got {speeds!r}"
         )
-    for key, value in speeds.items():
+    given: dict[str, object] = dict(speeds)
+    for key, value in given.items():
         if not isinstance(value, numbers.Real) or not math.isfinite(value) or value <= 0:
             raise InputError(
                 f"`speeds[{key!r}]` must be a speed in km/h greater than 0, got {value!r}"
@@ -340,7 +341,7 @@ def _graph_from_osmium(path: Path) -> nx.MultiDiGraph:
     coords: dict[int, tuple[float, float]] = {}
     tagged: dict[int, dict[str, str]] = {}
     try:
-        reader = osmium.FileProcessor(str(path)).with_locations()
+        reader: Any = osmium.FileProcessor(str(path)).with_locations()  # yields any OSM object
         for obj in reader:
             if obj.is_node():
                 if len(obj.tags):

@@ -56,7 +56,11 @@ def snap_points(
         )
     if points.crs is None:
         raise CRSError("the points to snap have no CRS; set one (e.g. .set_crs('EPSG:4326'))")
-    for name, value in (("max_distance", max_distance), ("walk_speed_kmh", walk_speed_kmh)):
+    given: tuple[tuple[str, object], ...] = (
+        ("max_distance", max_distance),
+        ("walk_speed_kmh", walk_speed_kmh),
+    )
+    for name, value in given:
         if not isinstance(value, numbers.Real) or not math.isfinite(value) or value <= 0:
             raise InputError(f"`{name}` must be a number > 0, got {value!r}")
     geom = points.geometry if isinstance(points, gpd.GeoDataFrame) else points

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from siting.export import default_styles, save_layers, save_summary
 from siting.result import PlanResult
@@ -26,7 +26,7 @@ def save_result(result: PlanResult, out_dir: str | Path, *, name: str = "plan") 
     ``<name>_summary.json`` and ``<name>_units.csv`` (with admin units); return the paths."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    top = {"status": result.status}
+    top: dict[str, Any] = {"status": result.status}
     if result.coverage is not None:
         top["coverage"] = result.coverage.as_dict()
     threshold = result.scenario.threshold_minutes or 10.0

@@ -197,18 +197,23 @@ def _solve(
     scenario: Scenario, costs: CostMatrix, weights: np.ndarray, penalty: float | None = None
 ) -> Solution:
     fixed = np.flatnonzero(scenario.existing_mask)
-    opts = {
+    opts: dict[str, Any] = {
         "backend": scenario.backend,
         "time_limit": scenario.time_limit,
         "mip_gap": scenario.mip_gap,
     }
+    threshold = scenario.threshold_minutes
+    new_sites = scenario.new_sites or 0  # None only for LSCP (the Scenario checks)
+    model: LSCP | MCLP | PMedian | PCenter
     if scenario.model == "lscp":
-        model = LSCP(costs, threshold=scenario.threshold_minutes, weights=weights, fixed=fixed)
+        assert threshold is not None  # required for LSCP and MCLP (the Scenario checks)
+        model = LSCP(costs, threshold=threshold, weights=weights, fixed=fixed)
     elif scenario.model == "mclp":
+        assert threshold is not None
         model = MCLP(
             costs,
-            threshold=scenario.threshold_minutes,
-            p=scenario.new_sites + len(fixed),
+            threshold=threshold,
+            p=new_sites + len(fixed),
             weights=weights,
             fixed=fixed,
         )
@@ -221,7 +226,7 @@ def _solve(
         if not (counts[active] == costs.n_sites).all() and penalty is not None:
             return _solve_with_far_site(scenario, costs, weights, fixed, penalty, opts)
         cls = PMedian if scenario.model == "pmedian" else PCenter
-        model = cls(costs, p=scenario.new_sites + len(fixed), weights=weights, fixed=fixed)
+        model = cls(costs, p=new_sites + len(fixed), weights=weights, fixed=fixed)
     return solve(model, **opts)
 
 
@@ -242,7 +247,8 @@ def _solve_with_far_site(
     wider = CostMatrix.from_triples(rows, cols, data, (n, m + 1))
     fixed_far = np.append(fixed, m)
     cls = PMedian if scenario.model == "pmedian" else PCenter
-    model = cls(wider, p=scenario.new_sites + len(fixed_far), weights=weights, fixed=fixed_far)
+    p = (scenario.new_sites or 0) + len(fixed_far)
+    model = cls(wider, p=p, weights=weights, fixed=fixed_far)
     sol = solve(model, **opts)
     if not sol.has_solution:
         return sol
@@ -427,7 +433,7 @@ def _build_result(
         # the unit of every site, found once for the unit table and the compliance report
         sidx = assign_units(sites, scenario.units)
         uid = scenario.units["unit_id"].astype(str).to_numpy()
-        site_unit = np.where(sidx >= 0, uid[np.maximum(sidx, 0)], None)
+        site_unit = np.asarray(np.where(sidx >= 0, uid[np.maximum(sidx, 0)], None), dtype=object)
         units_table = _unit_table(scenario, demand, sites, site_unit)
         compliance = _compliance(scenario, costs, demand, sites, status, site_unit)
 
@@ -453,6 +459,7 @@ def _unit_table(
     scenario: Scenario, demand: gpd.GeoDataFrame, sites: gpd.GeoDataFrame, site_unit: np.ndarray
 ) -> pd.DataFrame:
     units = scenario.units
+    assert units is not None  # called only for scenarios with units
     frame = pd.DataFrame(
         {
             "unit_id": units["unit_id"].astype(str).to_numpy(),

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from shapely.errors import ShapelyError
 
 from siting.result import PlanResult
 from siting.rules import RulePreset, default_rules
@@ -172,7 +173,8 @@ def plot_plan(result: PlanResult, *, ax: Any = None, title: str | None = None) -
     )
     try:
         areas = result.service_areas()
-    except Exception as exc:  # pragma: no cover - a map without areas is still a map
+    except (ValueError, ShapelyError) as exc:  # pragma: no cover - a map without areas
+        # (an InputError is a ValueError) is still a map
         logger.warning("service areas not drawn: %s", exc)
         areas = None
     if areas is not None:

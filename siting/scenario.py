@@ -53,6 +53,18 @@ def _check_frame(gdf: Any, name: str, columns: tuple[str, ...]) -> gpd.GeoDataFr
     return gdf
 
 
+def _check_roads(roads: Any) -> None:
+    import networkx as nx
+
+    from geodata.network import Network
+
+    if roads is not None and not isinstance(roads, Network | nx.MultiDiGraph):
+        raise InputError(
+            "`roads` must be a geodata Network or an osmnx-style networkx.MultiDiGraph "
+            f"(e.g. from geodata.load_roads), got {type(roads).__name__}"
+        )
+
+
 @dataclass(frozen=True, eq=False)
 class Scenario:
     """Everything one planning run needs.
@@ -103,17 +115,10 @@ class Scenario:
     options: dict[str, Any] = field(default_factory=dict)
     rules: RulePreset | None = None
 
-    def __post_init__(self) -> None:
-        import networkx as nx
-
-        from geodata.network import Network
+    def __post_init__(self) -> None:  # noqa: C901 - one check per field, in field order
         from siting.rules import RulePreset
 
-        if self.roads is not None and not isinstance(self.roads, Network | nx.MultiDiGraph):
-            raise InputError(
-                "`roads` must be a geodata Network or an osmnx-style networkx.MultiDiGraph "
-                f"(e.g. from geodata.load_roads), got {type(self.roads).__name__}"
-            )
+        _check_roads(self.roads)
         if self.rules is not None and not isinstance(self.rules, RulePreset):
             raise InputError(
                 "`rules` must be a RulePreset (siting.rules.load_rules / default_rules), got "

@@ -79,7 +79,7 @@ class TieredPlan:
             frames.append(own)
         return gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), crs=frames[0].crs)
 
-    def summary(self) -> list[dict]:
+    def summary(self) -> list[dict[str, Any]]:
         """Per tier: the JSON summary of its result."""
         return [{"tier": t} | r.summary() for t, r in zip(self.tiers, self.results, strict=True)]
 

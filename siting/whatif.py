@@ -242,7 +242,7 @@ def add_site(
         new_id = f"{ADDED_PREFIX}{k}"
         point = gpd.GeoSeries([shapely.Point(float(lon), float(lat))], crs="EPSG:4326")
         point = point.to_crs(sites.crs)
-        extra = {c: None for c in sites.columns if c != sites.geometry.name}
+        extra: dict[str, Any] = {c: None for c in sites.columns if c != sites.geometry.name}
         extra.update({"site_id": new_id, "existing": True, "added": True})
         if "name" in sites.columns:
             extra["name"] = name if name is not None else f"added site {k}"

@@ -93,7 +93,7 @@ class _Checker:
             if r > 0 and area >= 0:
                 self.add(at, "hole is not clockwise (right-hand rule)")
 
-    def geometry(self, where: str, geom: Any) -> None:
+    def geometry(self, where: str, geom: Any) -> None:  # noqa: C901 - a branch per geometry type
         if not isinstance(geom, dict):
             self.add(where, f"geometry must be an object or null, got {geom!r}")
             return

@@ -162,7 +162,7 @@ def _lattice_classes(n_lines: int, k: int) -> tuple[np.ndarray, np.ndarray]:
     return cls, ordinal
 
 
-def street_lattice(
+def street_lattice(  # noqa: C901 - one step per street class and feature, in order
     rng: np.random.Generator,
     extent: float,
     spacing: float,
@@ -260,14 +260,14 @@ def street_lattice(
     span = min(3 * k, max(k, (n_lines - 1) // 2))  # up to 3 arterial blocks
     best: list[tuple[float, int, int, int]] = []
     for o in (0, 1):
-        for a in np.flatnonzero((ordinal >= 0) & (np.arange(n_lines) + 1 < n_lines)):
-            if line_cls[a + 1] not in (TERTIARY, RESIDENTIAL):
+        for first in np.flatnonzero((ordinal >= 0) & (np.arange(n_lines) + 1 < n_lines)):
+            if line_cls[first + 1] not in (TERTIARY, RESIDENTIAL):
                 continue
-            for b in range(int(a) % k, n_lines - span, k):
-                ids = index[o, [a, a + 1], b : b + span].ravel()
+            for b in range(int(first) % k, n_lines - span, k):
+                ids = index[o, [first, first + 1], b : b + span].ravel()
                 if (wet[ids] | green[ids]).any():
                     continue
-                best.append((float(density[ids].sum()), o, int(a), b))
+                best.append((float(density[ids].sum()), o, int(first), b))
     best.sort(key=lambda t: (-t[0], t[1], t[2], t[3]))
     chosen: list[tuple[int, int, int]] = []
     for _, o, a, b in best:
@@ -533,7 +533,9 @@ def road_graph(lon: np.ndarray, lat: np.ndarray, edges: Edges, names: list[str])
     return graph
 
 
-def _edge_records(columns: tuple[list, ...], names: list[str]) -> Iterator[tuple]:
+def _edge_records(
+    columns: tuple[list[Any], ...], names: list[str]
+) -> Iterator[tuple[Any, Any, Any, dict[str, Any]]]:
     """``(u, v, key, attributes)`` per directed edge, osmnx's attribute names and types."""
     for s, t, q, w, c, nm, one, r, ln, br, sp in zip(*columns, strict=True):
         data: dict[str, Any] = {

@@ -155,7 +155,7 @@ def run_groups(search: Search, group_ids: list[int]) -> Rows:
             sub = subgraph(graph, nodes, local)
             dist = dijkstra(sub, directed=True, indices=local[sources[pos]], limit=top)
             local[nodes] = -1
-            names = nodes.astype(itype)
+            names: np.ndarray = nodes.astype(itype)
         else:
             assert every is not None
             dist = dijkstra(graph, directed=True, indices=sources[pos], limit=top)
@@ -247,22 +247,22 @@ def split_whole_graph(search: Search, workers: int) -> Rows:
     share_ids: list[list[list[int]]] = []
     for shares in rounds:
         share_ids.append([])
-        for share in shares:
-            k = -(-len(share) // chunk_rows)
+        for cut in shares:
+            k = -(-len(cut) // chunk_rows)
             share_ids[-1].append(list(range(len(groups), len(groups) + k)))
-            groups.extend(np.array_split(share, k))
+            groups.extend(np.array_split(cut, k))
     search = dataclasses.replace(search, plan=dataclasses.replace(plan, groups=groups))
     parts: list[Rows] = []
     ctx = multiprocessing.get_context("fork")
-    for shares in share_ids:
+    for round_ids in share_ids:
         children = []
-        for share in shares[1:]:
+        for share in round_ids[1:]:
             rows = sum(len(groups[g]) for g in share)
             buffer = mmap.mmap(-1, ShareLayout(rows, rows * n, np.dtype(itype)).nbytes)
             proc = ctx.Process(target=_shared_child, args=(search, share, buffer), daemon=True)
             proc.start()
             children.append((share, buffer, proc))
-        parts.append(run_groups(search, shares[0]))
+        parts.append(run_groups(search, round_ids[0]))
         for share, buffer, proc in children:
             proc.join()
             if proc.exitcode == 0:

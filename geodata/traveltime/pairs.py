@@ -56,7 +56,13 @@ def _check(net: Network, snap: Snap, name: str) -> np.ndarray:
     return np.flatnonzero(node >= 0)
 
 
-def _check_cutoff(cutoff: float) -> float:
+def _check_k(k: object) -> int:
+    if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1:
+        raise InputError(f"`k` must be an integer >= 1, got {k!r}")
+    return int(k)
+
+
+def _check_cutoff(cutoff: object) -> float:
     if not isinstance(cutoff, numbers.Real) or not math.isfinite(cutoff) or cutoff <= 0:
         raise InputError(f"`cutoff` must be a number of seconds > 0, got {cutoff!r}")
     return float(cutoff)
@@ -208,8 +214,7 @@ def nearest_k_times(
     the lower destination index), for p-median runs that need a longer reach than the service
     circle without a dense matrix: the searches run block by block and only the running ``k``
     best per origin are kept, so memory stays ``O(n_origins × k)`` plus one block."""
-    if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1:
-        raise InputError(f"`k` must be an integer >= 1, got {k!r}")
+    k = _check_k(k)
     cutoff = _check_cutoff(cutoff)
     pairs = _Pairs(net, origins, destinations)
     if pairs.empty:

@@ -57,7 +57,8 @@ def network_graph(net: Network, reverse: bool) -> sp.csr_array:
     entry = _cached(net)
     if "reversed" not in entry:
         entry["reversed"] = net.reversed_graph()
-    return entry["reversed"]  # type: ignore[return-value]
+    reversed_graph: sp.csr_array = entry["reversed"]
+    return reversed_graph
 
 
 def max_speed(net: Network) -> float:

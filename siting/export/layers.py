@@ -109,7 +109,7 @@ def save_layers(
     return files
 
 
-def save_summary(summary: Mapping[str, Any], path: str | Path) -> Path:
+def save_summary(summary: Any, path: str | Path) -> Path:
     """Write a result's summary as indented UTF-8 JSON (made JSON-safe first: numpy scalars as
     numbers, NaN and infinities as ``null``); the file is replaced atomically."""
     p = Path(path)

@@ -189,7 +189,8 @@ def store(cache_dir: Path | None, job: UnitJob, outcome: UnitOutcome) -> None:
     path = _cache_path(cache_dir, job)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.npz")
     try:
-        np.savez(tmp, meta=np.array(json.dumps(meta, ensure_ascii=False)), **arrays)
+        payload: dict[str, Any] = {"meta": np.array(json.dumps(meta, ensure_ascii=False)), **arrays}
+        np.savez(tmp, **payload)
         tmp.replace(path)
     finally:
         tmp.unlink(missing_ok=True)

@@ -213,7 +213,7 @@ def _run_dask(
             job = by_future[fut]
             try:
                 outcome = fut.result()
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - a lost worker, an unpicklable result, ...
                 outcome = _lost(job, exc)
             finish(job, outcome)
             fut.release()

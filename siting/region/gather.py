@@ -78,6 +78,7 @@ class RegionResult:
         """Merge unit outcomes (module docstring, step 4)."""
         from geodata.boundaries import assign_units
         from siting.compliance import compliance_table
+        from siting.rules import default_rules
 
         units = units.to_crs("EPSG:4326").reset_index(drop=True)
         units = units.assign(unit_id=units["unit_id"].astype(str))
@@ -143,7 +144,7 @@ class RegionResult:
         sites = gpd.GeoDataFrame(sites[[*keep, "geometry"]], geometry="geometry", crs="EPSG:4326")
 
         ok_ids = [o.unit_id for o in ok]
-        rules = settings.rules
+        rules = settings.rules if settings.rules is not None else default_rules()
         if ok_ids:
             open_sites = sites[(sites["status"] != "candidate") & sites["unit_id"].isin(ok_ids)]
             comp = compliance_table(

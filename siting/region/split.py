@@ -100,9 +100,9 @@ def split_region(
             report["demand_outside"],
             report["population_outside"],
         )
-    buffered = np.array(
-        [_buffer_unit(g, s.buffer_km * 1000.0) for g in units.geometry.to_numpy()], dtype=object
-    )
+    buffer_m = 1000.0 * (s.buffer_km or 0.0)  # resolved settings always have a buffer
+    buffered = np.empty(len(units), dtype=object)
+    buffered[:] = [_buffer_unit(g, buffer_m) for g in units.geometry.to_numpy()]
     shapely.prepare(buffered)
     s_lon, s_lat = sites.geometry.x.to_numpy(), sites.geometry.y.to_numpy()
     road_index = None if roads is None else RoadIndex(roads)

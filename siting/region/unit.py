@@ -85,7 +85,7 @@ def run_unit(job: UnitJob) -> UnitOutcome:
     start = time.perf_counter()
     try:
         return _run_unit(job, start)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - per-unit isolation: report it, plan the others
         logger.warning("unit %s (%s) failed: %s", job.unit_id, job.name, exc)
         return UnitOutcome(
             unit_id=job.unit_id,
@@ -104,6 +104,8 @@ def _run_unit(job: UnitJob, start: float) -> UnitOutcome:
     from siting.scenario import Scenario
 
     s = job.settings
+    if s.mode is None or s.threshold_minutes is None:
+        raise InputError("the unit's settings are not resolved (use RegionSettings.resolved())")
     if len(job.demand) == 0:
         raise InputError(f"unit {job.unit_id} ({job.name}) has no demand points inside it")
     own = job.sites["home_unit"].to_numpy() == job.unit_id
