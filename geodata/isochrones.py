@@ -23,6 +23,7 @@ from scipy.sparse.csgraph import dijkstra
 
 from geodata.network import Network
 from geodata.snapping import Snap
+from geodata.traveltime.search import expand_ranges
 from siting_errors import InputError
 
 __all__ = ["service_areas"]
@@ -115,7 +116,7 @@ def _area(
 ) -> tuple[shapely.Geometry, int]:
     """The buffered reached network of one site, and the number of nodes reached."""
     heads = np.flatnonzero(d <= limit)
-    edges = by_v[_expand(v_start[heads], v_count[heads])]
+    edges = by_v[expand_ranges(v_start[heads], v_count[heads])]
     u, v, t = net.edge_u[edges], net.edge_v[edges], net.edge_time[edges]
     slack = limit - d[v]
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -141,14 +142,6 @@ def _area(
     site = shapely.points(net.x[node], net.y[node])
     shape = shapely.union_all(shapely.buffer(np.append(pieces, site), buffer, quad_segs=4))
     return shape, len(heads)
-
-
-def _expand(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
-    total = int(counts.sum())
-    if total == 0:
-        return np.zeros(0, dtype=np.int64)
-    offsets = np.repeat(np.cumsum(counts) - counts, counts)
-    return np.repeat(starts, counts) + (np.arange(total) - offsets)
 
 
 def _polygonal(geom: shapely.Geometry) -> shapely.Geometry:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import time
-import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -43,14 +42,8 @@ def _done_line(outcome: UnitOutcome, k: int, n: int) -> str:
 
 
 def _lost(job: UnitJob, exc: BaseException) -> UnitOutcome:
-    return UnitOutcome(
-        unit_id=job.unit_id,
-        name=job.name,
-        key=job.key,
-        status="failed",
-        error=f"{type(exc).__name__}: {exc} (the task was lost: worker died or cluster error)",
-        detail="".join(traceback.format_exception(exc)),
-    )
+    note = " (the task was lost: worker died or cluster error)"
+    return UnitOutcome.failure(job, exc, note=note)
 
 
 def warm_up() -> None:

@@ -75,6 +75,28 @@ class UnitOutcome:
         """Whether the unit was planned."""
         return self.status == "ok"
 
+    @classmethod
+    def failure(
+        cls,
+        job: UnitJob,
+        exc: BaseException,
+        *,
+        note: str = "",
+        seconds: float = 0.0,
+        worker: str = "",
+    ) -> UnitOutcome:
+        """The outcome of a unit whose task raised ``exc`` (with its traceback)."""
+        return cls(
+            unit_id=job.unit_id,
+            name=job.name,
+            key=job.key,
+            status="failed",
+            error=f"{type(exc).__name__}: {exc}{note}",
+            detail="".join(traceback.format_exception(exc)),
+            seconds=seconds,
+            worker=worker,
+        )
+
 
 def _worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
@@ -87,15 +109,8 @@ def run_unit(job: UnitJob) -> UnitOutcome:
         return _run_unit(job, start)
     except Exception as exc:  # noqa: BLE001 - per-unit isolation: report it, plan the others
         logger.warning("unit %s (%s) failed: %s", job.unit_id, job.name, exc)
-        return UnitOutcome(
-            unit_id=job.unit_id,
-            name=job.name,
-            key=job.key,
-            status="failed",
-            error=f"{type(exc).__name__}: {exc}",
-            detail=traceback.format_exc(),
-            seconds=time.perf_counter() - start,
-            worker=_worker_name(),
+        return UnitOutcome.failure(
+            job, exc, seconds=time.perf_counter() - start, worker=_worker_name()
         )
 
 
