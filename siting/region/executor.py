@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
+import networkx as nx
 
 from siting.region.cache import load_cached, store
 from siting.region.gather import RegionResult
@@ -79,7 +80,7 @@ def plan_region(
     units: gpd.GeoDataFrame,
     demand: gpd.GeoDataFrame,
     sites: gpd.GeoDataFrame,
-    roads: Any = None,
+    roads: nx.MultiDiGraph | None = None,
     *,
     settings: RegionSettings | None = None,
     scheduler: str | None = None,

@@ -8,6 +8,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+import networkx as nx
 import numpy as np
 import shapely
 
@@ -50,7 +51,7 @@ class RoadIndex:
     """The road graph flattened once (node coordinates, edge end positions, per-element
     digests) so each unit's window is cut with array masks."""
 
-    def __init__(self, roads: Any) -> None:
+    def __init__(self, roads: nx.MultiDiGraph) -> None:
         self.graph_attrs = dict(roads.graph)
         self.nodes = list(roads.nodes(data=True))
         self.lon = np.array([d["x"] for _, d in self.nodes], dtype=float)

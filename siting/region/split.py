@@ -8,6 +8,7 @@ import logging
 from typing import Any
 
 import geopandas as gpd
+import networkx as nx
 import numpy as np
 import pandas as pd
 import shapely
@@ -58,7 +59,7 @@ def split_region(
     units: gpd.GeoDataFrame,
     demand: gpd.GeoDataFrame,
     sites: gpd.GeoDataFrame,
-    roads: Any = None,
+    roads: nx.MultiDiGraph | None = None,
     *,
     settings: RegionSettings | None = None,
 ) -> tuple[list[UnitJob], dict[str, Any]]:
