@@ -57,6 +57,7 @@ def load_boundaries(
     coords: str = "wgs84",
     layer: str | None = None,
     encoding: str | None = None,
+    keep: tuple[str, ...] = (),
 ) -> gpd.GeoDataFrame:
     """Admin-unit polygons from a GeoJSON / GeoPackage / shapefile (or zipped one).
 
@@ -65,6 +66,8 @@ def load_boundaries(
     the first of ``name``, ``NAME``, ``乡``, ``县`` ..., else the id. ``coords="gcj02"`` means
     the file's lon/lat are GCJ-02 (whatever CRS it claims) and converts them to WGS84.
     ``encoding`` overrides the text encoding (shapefiles without a ``.cpg`` are read as UTF-8).
+    Columns named in ``keep``, and a ``kind`` column (the unit's administrative kind), are
+    kept as they are.
     """
     if coords not in _COORDS:
         raise InputError(f"`coords` must be one of {list(_COORDS)}, got {coords!r}")
@@ -74,7 +77,7 @@ def load_boundaries(
         raise CRSError(f"boundary file {text!r} has no CRS")
     if len(gdf) == 0:
         raise InputError(f"boundary file {text!r} has no features")
-    check_columns(gdf, (id_column, name_column), what=f"boundary file {text!r}")
+    check_columns(gdf, (id_column, name_column, *keep), what=f"boundary file {text!r}")
     geoms = gdf.geometry.to_numpy()
     missing = shapely.is_missing(geoms) | shapely.is_empty(geoms)
     if missing.any():
@@ -119,8 +122,13 @@ def load_boundaries(
             f"boundary file {text!r}: {int(empty.sum())} geometries have no area after repair "
             f"(units {ids[empty][:5].tolist()})"
         )
+    extra = {
+        c: gdf[c].to_numpy()
+        for c in dict.fromkeys([*keep, *(["kind"] if "kind" in gdf.columns else [])])
+        if c not in ("unit_id", "name")
+    }
     return gpd.GeoDataFrame(
-        {"unit_id": pd.array(ids, dtype="str"), "name": pd.array(names, dtype="str")},
+        {"unit_id": pd.array(ids, dtype="str"), "name": pd.array(names, dtype="str"), **extra},
         geometry=geoms,
         crs="EPSG:4326",
     )

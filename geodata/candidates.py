@@ -92,6 +92,7 @@ def load_sites(
     (existing) / ``"C{row}"`` (candidates); duplicated ids are an :class:`InputError` listing
     them. ``name`` comes from ``name_column`` or a ``name`` column (else empty). Polygons and
     lines become a representative point on them. ``existing=True`` flags every site as existing.
+    A ``tier`` column (the facility tier, e.g. ``township_health_centre``) is kept when present.
     """
     text, local = source_path(path, "sites file")
     gdf = _read_sites(text, local, crs, x_column, y_column, layer)
@@ -130,7 +131,10 @@ def load_sites(
             f"(ids {ids[empty][:5].tolist()})"
         )
     points = np.where(shapely.get_type_id(geoms) == 0, geoms, shapely.point_on_surface(geoms))
-    return _frame(ids, names, existing, points, gdf.crs)
+    out = _frame(ids, names, existing, points, gdf.crs)
+    if "tier" in gdf.columns:  # the facility tier, when the file says it (rules plans)
+        out.insert(3, "tier", gdf["tier"].fillna("").astype(str).to_numpy(dtype=object))
+    return out
 
 
 def thin_points(xy: ArrayLike, spacing: float) -> np.ndarray:
@@ -284,8 +288,9 @@ def combine_sites(existing: gpd.GeoDataFrame, candidates: gpd.GeoDataFrame) -> g
     """Existing sites (flagged ``existing=True``) followed by candidates (``existing=False``).
 
     The result is in ``existing``'s CRS (candidates are reprojected) with the columns
-    ``site_id``, ``name``, ``existing`` and geometry; site ids must be unique across both
-    (an :class:`InputError` lists the clashes otherwise).
+    ``site_id``, ``name``, ``existing`` (and ``tier`` when either frame has one, empty where
+    not given) and geometry; site ids must be unique across both (an :class:`InputError` lists
+    the clashes otherwise).
     """
     frames = []
     for what, frame, flag in (("existing", existing, True), ("candidates", candidates, False)):
@@ -304,14 +309,24 @@ def combine_sites(existing: gpd.GeoDataFrame, candidates: gpd.GeoDataFrame) -> g
             else np.full(len(frame), "", dtype=object)
         )
         geoms = (frame if flag else frame.to_crs(existing.crs)).geometry.to_numpy()
-        frames.append(
-            _frame(frame["site_id"].astype(str).to_numpy(dtype=object), names, flag, geoms, None)
+        part = _frame(frame["site_id"].astype(str).to_numpy(dtype=object), names, flag, geoms, None)
+        part.insert(
+            3,
+            "tier",
+            frame["tier"].fillna("").astype(str).to_numpy(dtype=object)
+            if "tier" in frame.columns
+            else np.full(len(frame), "", dtype=object),
         )
+        frames.append(part)
+    tiers = any("tier" in f.columns for f in (existing, candidates))
     out = pd.concat(frames, ignore_index=True)
+    if not tiers:
+        out = out.drop(columns="tier")
     dup = _duplicates(out["site_id"].to_numpy(dtype=object))
     if dup:
         raise InputError(
             f"site ids must be unique across existing and candidate sites, {len(dup)} are "
             f"repeated: {dup[:20]}{' ...' if len(dup) > 20 else ''}"
         )
-    return gpd.GeoDataFrame(out[_COLUMNS], geometry="geometry", crs=existing.crs)
+    columns = [*_COLUMNS[:3], "tier", "geometry"] if tiers else _COLUMNS
+    return gpd.GeoDataFrame(out[columns], geometry="geometry", crs=existing.crs)

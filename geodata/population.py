@@ -4,6 +4,10 @@ Every function returns a GeoDataFrame with ``demand_id`` (str), ``population`` (
 and a Point geometry in the source CRS: the cell centre for rasters, the point itself or a
 polygon's representative point (always inside the polygon) for vectors.
 
+Polygons can instead be spread over their area (:func:`spread_population`, or
+``polygon_spacing=`` when loading): a grid of points inside each polygon, each weighted by its
+share of the area, so a large district is never collapsed onto one point.
+
 Rasters must hold persons per cell (WorldPop "ppp" / age-structure counts), not densities.
 Raster cells that are nodata, masked, NaN, negative or zero are dropped. In vector files, rows
 with population 0 are dropped, while a negative, missing (NaN / NULL) or non-numeric population
@@ -44,6 +48,7 @@ __all__ = [
     "load_population",
     "load_population_raster",
     "load_population_vector",
+    "spread_population",
 ]
 
 logger = logging.getLogger(__name__)
@@ -51,7 +56,15 @@ logger = logging.getLogger(__name__)
 RASTER_SUFFIXES = (".tif", ".tiff")
 VECTOR_SUFFIXES = (".geojson", ".json", ".gpkg", ".shp", ".csv", ".zip")
 
-_VECTOR_KWARGS = ("population_column", "id_column", "layer", "x_column", "y_column", "crs")
+_VECTOR_KWARGS = (
+    "population_column",
+    "id_column",
+    "layer",
+    "x_column",
+    "y_column",
+    "crs",
+    "polygon_spacing",
+)
 
 
 def _boundary_geometry(boundary: Any, crs: CRS) -> shapely.Geometry | None:
@@ -225,6 +238,94 @@ def _representative_points(geoms: np.ndarray, what: str) -> np.ndarray:
     return np.where(kinds == 0, geoms, shapely.point_on_surface(geoms))
 
 
+#: default grid spacing (m) and the most points per polygon when spreading polygons
+SPREAD_SPACING_M = 250.0
+SPREAD_MAX_POINTS = 400
+
+
+def spread_population(
+    areas: gpd.GeoDataFrame,
+    *,
+    population_column: str = "population",
+    id_column: str = "demand_id",
+    spacing: float = SPREAD_SPACING_M,
+    max_points: int = SPREAD_MAX_POINTS,
+) -> gpd.GeoDataFrame:
+    """Demand points spread over polygons, uniformly by area.
+
+    A square grid of ``spacing`` metres (in the local UTM zone) is laid over each polygon
+    (coarser where a polygon would get more than ``max_points`` cells, so a 1,000 km² rural
+    township stays a few hundred points); each cell's part inside the polygon becomes one point
+    on that part, with the polygon's population times the part's share of the polygon's area.
+    A polygon smaller than one cell is one point inside it. Points stay as they are.
+
+    Returns ``demand_id`` (``<id>:<k>`` for the parts of a split polygon, the id itself for
+    an unsplit one), ``population``, ``area_id`` (the polygon's id) and point geometries, in
+    the input CRS; the populations of each polygon's points sum to its population.
+    """
+    if not isinstance(areas, gpd.GeoDataFrame):
+        raise InputError(f"`areas` must be a GeoDataFrame, got {type(areas).__name__}")
+    check_columns(areas, (population_column, id_column), what="`areas`")
+    if areas.crs is None:
+        raise CRSError("`areas` has no CRS; set one (e.g. .set_crs('EPSG:4326'))")
+    if not (isinstance(spacing, int | float) and np.isfinite(spacing) and spacing > 0):
+        raise InputError(f"`spacing` must be a number of metres > 0, got {spacing!r}")
+    if not (isinstance(max_points, int) and max_points >= 1):
+        raise InputError(f"`max_points` must be a whole number >= 1, got {max_points!r}")
+    from geodata.crs import local_utm_crs
+
+    crs = local_utm_crs(areas)
+    geoms = areas.geometry.to_crs(crs).to_numpy()
+    pops = pd.to_numeric(areas[population_column], errors="coerce").to_numpy(dtype=np.float64)
+    ids = areas[id_column].astype(str).to_numpy(dtype=object)
+    out_ids: list[np.ndarray] = []
+    out_pop: list[np.ndarray] = []
+    out_area: list[np.ndarray] = []
+    out_geom: list[np.ndarray] = []
+    for gid, geom, pop in zip(ids, geoms, pops, strict=True):
+        kind = shapely.get_type_id(geom)
+        area = float(shapely.area(geom)) if kind in (3, 6) else 0.0
+        step = float(spacing)
+        if area > 0 and area / step**2 > max_points:
+            step = float(np.sqrt(area / max_points))
+        if area <= 0 or area <= step**2:
+            pieces = np.array([geom if kind == 0 else shapely.point_on_surface(geom)])
+            shares = np.ones(1)
+        else:
+            x0, y0, x1, y1 = shapely.bounds(geom)
+            xs = np.arange(np.floor(x0 / step) * step, x1, step)
+            ys = np.arange(np.floor(y0 / step) * step, y1, step)
+            gx, gy = (a.ravel() for a in np.meshgrid(xs, ys))
+            cells = shapely.box(gx, gy, gx + step, gy + step)
+            shapely.prepare(geom)
+            cells = cells[shapely.intersects(geom, cells)]
+            parts = shapely.intersection(cells, geom)
+            part_area = shapely.area(parts)
+            keep = part_area > 1e-3 * step**2  # slivers (reprojection noise) go to the rest
+            parts, part_area = parts[keep], part_area[keep]
+            pieces = shapely.point_on_surface(parts)
+            shares = part_area / part_area.sum()
+        n = len(pieces)
+        out_ids.append(
+            np.array([gid], dtype=object)
+            if n == 1
+            else np.array([f"{gid}:{k}" for k in range(n)], dtype=object)
+        )
+        out_pop.append(pop * shares)
+        out_area.append(np.full(n, gid, dtype=object))
+        out_geom.append(pieces)
+    points = gpd.GeoSeries(np.concatenate(out_geom) if out_geom else [], crs=crs)
+    return gpd.GeoDataFrame(
+        {
+            "demand_id": pd.array(np.concatenate(out_ids) if out_ids else [], dtype="str"),
+            "population": np.concatenate(out_pop) if out_pop else np.zeros(0),
+            "area_id": pd.array(np.concatenate(out_area) if out_area else [], dtype="str"),
+        },
+        geometry=points.to_crs(areas.crs).to_numpy(),
+        crs=areas.crs,
+    )
+
+
 def load_population_vector(
     path: str | Path,
     *,
@@ -234,6 +335,7 @@ def load_population_vector(
     x_column: str = "x",
     y_column: str = "y",
     crs: CRS | str | None = None,
+    polygon_spacing: float | None = None,
 ) -> gpd.GeoDataFrame:
     """Demand from points or polygons with a population column.
 
@@ -245,6 +347,9 @@ def load_population_vector(
 
     Rows with population 0 are dropped; a negative, missing or non-numeric population is an
     :class:`InputError` naming the rows (fix the data or filter it first).
+
+    Polygons become one representative point each, or, with ``polygon_spacing`` (metres), a
+    grid of points spread over their area (:func:`spread_population`).
     """
     text, local = source_path(path, "population file")
     if is_csv(text, local):
@@ -284,7 +389,13 @@ def load_population_vector(
         raise InputError(f"population file {text!r} has no cell with population > 0")
     if not keep.all():
         logger.info("%s: dropped %d rows with population 0", text, int((~keep).sum()))
-    points = _representative_points(gdf.geometry.to_numpy()[keep], f"population file {text!r}")
+    geoms = gdf.geometry.to_numpy()[keep]
+    points = _representative_points(geoms, f"population file {text!r}")
+    if polygon_spacing is not None and (shapely.get_type_id(geoms) != 0).any():
+        areas = gpd.GeoDataFrame(
+            {"demand_id": ids[keep], "population": pop[keep]}, geometry=geoms, crs=gdf.crs
+        )
+        return spread_population(areas, spacing=polygon_spacing).drop(columns="area_id")
     return gpd.GeoDataFrame(
         {"demand_id": pd.array(ids[keep], dtype="str"), "population": pop[keep]},
         geometry=points,

@@ -1,5 +1,5 @@
 """The ``siting`` command line: ``demo``, ``plan``, ``plan-tiers``, ``solve-matrix``, ``report``,
-``plan-region`` and ``serve``.
+``prepare``, ``plan-region`` and ``serve``.
 
 Every command has ``--help``. Errors the user can fix (a missing file, a bad parameter) are
 printed as one line naming the input and the expected value, with exit code 2.
@@ -12,7 +12,7 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -55,6 +55,56 @@ _Cutoff = Annotated[float | None, typer.Option(help="Travel-time search limit (m
 _Backend = Annotated[str, typer.Option(help="highs, cbc, pulp-highs or heuristic.")]
 _Name = Annotated[str, typer.Option(help="Label and file stem of the outputs.")]
 _Quiet = Annotated[bool, typer.Option(help="No progress messages.")]
+_Model = Annotated[
+    str | None,
+    typer.Option(
+        help="One model instead of the rules: lscp, mclp, pmedian or pcenter (default: plan by "
+        "the rules)."
+    ),
+]
+_Villages = Annotated[
+    Path | None,
+    typer.Option(
+        help="Administrative villages (points or polygons with population) for rule R3: joint "
+        "clinics for villages under 500, touring service for what no clinic reaches."
+    ),
+]
+_Pois = Annotated[
+    Path | None,
+    typer.Option(help="Activity centres / elderly homes (points) for rule R4's co-location."),
+]
+_KindColumn = Annotated[
+    str | None,
+    typer.Option(
+        help="Column of --units with each unit's kind (subdistrict/township or 街道/乡/镇/苏木); "
+        "default: a 'kind' column, else the name's suffix."
+    ),
+]
+_UnitKind = Annotated[
+    str | None,
+    typer.Option(help="Treat every unit as this kind: subdistrict or township."),
+]
+_StationBudget = Annotated[
+    int | None,
+    typer.Option(
+        help="Most new stations / village clinics the circle step (R6) may open (default: the "
+        "fewest that close the circle)."
+    ),
+]
+_CountySteps = Annotated[
+    str | None,
+    typer.Option(help="County rule steps to add, comma-separated: R7,R9,R10."),
+]
+_PolygonSpacing = Annotated[
+    float,
+    typer.Option(
+        help="Population polygons are spread over a grid this many metres apart (0: one point "
+        "per polygon)."
+    ),
+]
+_DetourFactor = Annotated[
+    float, typer.Option(help="Straight-line travel: network distance / straight distance.")
+]
 
 
 @contextmanager
@@ -174,17 +224,194 @@ def _print_result(result: object, title: str) -> None:
         console.print(f"[yellow]note:[/] {note}", highlight=False)
 
 
+#: at most this many rows of a long table are printed (the files have them all)
+_MAX_ROWS = 40
+
+
+def _verdict(status: str) -> str:
+    return status if status in ("ok", "flagged") else "VIOLATION"
+
+
+def _print_rules_result(result: object, title: str) -> None:
+    """A rules plan: headline, steps, sites per tier, and every unit's compliance verdict."""
+    from siting.result import PlanResult
+
+    assert isinstance(result, PlanResult)
+    summary = result.summary()
+    head = Table(title=title, show_header=False, title_justify="left")
+    head.add_column("", style="bold")
+    head.add_column("")
+    rules = result.scenario.rules
+    head.add_row("plan", f"by the rules ({rules.name if rules else 'inner-mongolia'})")
+    head.add_row("status", summary["status"])
+    if result.coverage is not None:
+        c = result.coverage
+        head.add_row(
+            f"coverage ≤ {c.threshold_minutes:g} min ({result.scenario.mode})",
+            f"{c.share:.1%} ({c.covered_population:,.0f} of {c.total_population:,.0f})",
+        )
+    if result.touring is not None:
+        head.add_row(
+            "touring service (R3)",
+            f"{result.touring['population'].sum():,.0f} residents, {len(result.touring)} "
+            f"{'villages' if (result.touring['kind'] == 'village').any() else 'points'}",
+        )
+    if result.unit_kinds:
+        head.add_row("units", result.unit_kinds)
+    head.add_row("plan time", f"{sum(result.timings.values()):.1f} s")
+    console.print(head)
+    tiers = Table(title="sites by tier", title_justify="left")
+    for col in ("tier", "existing", "new", "assigned residents"):
+        tiers.add_column(col, justify="left" if col == "tier" else "right")
+    chosen = result.chosen_sites
+    for tier, group in chosen.groupby("tier", sort=False):
+        tiers.add_row(
+            str(tier),
+            str(int((group["status"] == "existing").sum())),
+            str(int((group["status"] == "new").sum())),
+            f"{group['assigned_population'].sum():,.0f}",
+        )
+    console.print(tiers)
+    if result.steps is not None and len(result.steps):
+        steps = Table(title="steps", title_justify="left")
+        for col in ("rule", "tier", "new sites", "status", "seconds"):
+            steps.add_column(col, justify="right" if col in ("new sites", "seconds") else "left")
+        for row in result.steps.itertuples(index=False):
+            steps.add_row(
+                str(row.rule),
+                str(row.tier),
+                str(row.new_sites),
+                str(row.status),
+                f"{row.seconds:.2f}",
+            )
+        console.print(steps)
+    _print_compliance(result)
+    for note in result.notes:
+        console.print(f"[yellow]note:[/] {note}", highlight=False)
+
+
+def _print_compliance(result: object) -> None:
+    """Every unit OK, flagged with its reason, or in violation with its reason."""
+    from siting.result import PlanResult
+
+    assert isinstance(result, PlanResult)
+    comp = result.compliance
+    if comp is None:
+        return
+    verdicts = comp["status"].map(_verdict)
+    counts = verdicts.value_counts()
+    console.print(
+        f"compliance per unit: {counts.get('ok', 0)} ok, {counts.get('flagged', 0)} flagged, "
+        f"{counts.get('VIOLATION', 0)} in violation (of {len(comp)})",
+        highlight=False,
+    )
+    shown = comp if len(comp) <= _MAX_ROWS else comp[verdicts != "ok"]
+    for row, verdict in zip(shown.itertuples(index=False), verdicts[shown.index], strict=True):
+        if len(shown) > _MAX_ROWS and verdict == "flagged":
+            continue
+        colour = {"ok": "green", "flagged": "yellow"}.get(verdict, "red")
+        text = f"[{colour}]{verdict:>9}[/] {row.name} ({row.unit_id}, {row.kind or 'kind?'})"
+        if row.reason:
+            text += f": {row.reason}"
+        console.print(text, highlight=False)
+    if len(shown) > _MAX_ROWS:
+        console.print(
+            f"(the {int((verdicts == 'flagged').sum())} flagged units' reasons are in the "
+            "compliance CSV)"
+        )
+
+
+def _exit_on_failure(result: object) -> None:
+    """A plan that failed (a model infeasible, or no solution in time) exits with code 1."""
+    from siting.result import PlanResult
+
+    assert isinstance(result, PlanResult)
+    if result.status in ("infeasible", "no_solution"):
+        err_console.print(
+            f"[bold red]the plan failed ({result.status}):[/] {result.solution.reason or ''}",
+            highlight=False,
+        )
+        raise typer.Exit(code=1)
+
+
+def _county_steps(text: str | None) -> tuple[str, ...]:
+    if not text:
+        return ()
+    return tuple(step.strip().upper() for step in text.split(",") if step.strip())
+
+
+def _plan_parameters(
+    model: str | None,
+    new_sites: int | None,
+    *,
+    unit_kind_column: str | None,
+    unit_kind: str | None,
+    station_budget: int | None,
+    county_steps: str | None,
+) -> dict[str, Any]:
+    """Scenario parameters of a rules plan (no ``model``) or of one model."""
+    if model is None:
+        from siting_errors import InputError
+
+        if new_sites is not None:
+            raise InputError(
+                "`--new-sites` is for one model (--model); a rules plan decides how many sites "
+                "each rule needs (use --station-budget to cap the circle step)"
+            )
+        return {
+            "model": "rules",
+            "new_sites": None,
+            "unit_kind_column": unit_kind_column,
+            "unit_kind": unit_kind,
+            "station_budget": station_budget,
+            "county_steps": _county_steps(county_steps),
+        }
+    return {
+        "model": model,
+        "new_sites": new_sites,
+        "unit_kind_column": unit_kind_column,
+        "unit_kind": unit_kind,
+    }
+
+
+def _rules_only(model: str | None, **flags: object) -> None:
+    """Flags of a rules plan given with --model are an error (they would be ignored)."""
+    if model is None:
+        return
+    given = [name for name, value in flags.items() if value is not None]
+    if given:
+        from siting_errors import InputError
+
+        flag = "--" + given[0].replace("_", "-")
+        raise InputError(
+            f"`{flag}` is for a plan by the rules; drop --model {model} or drop {flag}"
+        )
+
+
+def _print_any(result: object, title: str) -> None:
+    from siting.result import PlanResult
+
+    assert isinstance(result, PlanResult)
+    if result.scenario.model == "rules":
+        _print_rules_result(result, title)
+    else:
+        _print_result(result, title)
+
+
 @app.command()
 def demo(
     out: Annotated[Path, typer.Option(help="Folder for the outputs.")] = Path("demo-output"),
     seed: Annotated[int, typer.Option(help="Seed of the synthetic city.")] = 0,
     population: Annotated[int, typer.Option(help="Residents of the synthetic city.")] = 300_000,
-    new_sites: Annotated[int, typer.Option(help="New clinics to site.")] = 6,
+    model: _Model = None,
+    new_sites: Annotated[int, typer.Option(help="New clinics to site (with --model only).")] = 6,
     threshold: Annotated[float, typer.Option(help="Service circle in minutes (rule R6).")] = 10.0,
     mode: Annotated[str, typer.Option(help="walk or drive.")] = "walk",
+    report: Annotated[Path | None, typer.Option(help="Also write the HTML report here.")] = None,
     quiet: Annotated[bool, typer.Option(help="No progress messages.")] = False,
 ) -> None:
-    """Plan a deterministic synthetic city end to end, offline, and write GeoJSON + GeoPackage."""
+    """Plan a deterministic synthetic city end to end, offline, by the rules (or one model with
+    --model), print every sub-district's compliance and write GeoJSON + GeoPackage + CSV."""
     from siting.demo import run_demo
 
     with _user_errors():
@@ -192,19 +419,30 @@ def demo(
             out,
             seed=seed,
             population=population,
+            model=model or "rules",
             new_sites=new_sites,
             threshold_minutes=threshold,
             mode=mode,
+            report=report,
             progress=_progress_printer(quiet),
         )
-    base = outcome.baseline.coverage
-    if base is not None:
-        console.print(
-            f"baseline (existing clinics only): {base.share:.1%} of residents within "
-            f"{base.threshold_minutes:g} min"
+    base = outcome.baseline
+    if base is not None and base.coverage is not None:
+        line = (
+            f"baseline (existing clinics only): {base.coverage.share:.1%} of residents within "
+            f"{base.coverage.threshold_minutes:g} min"
         )
-    _print_result(outcome.result, f"siting demo: MCLP, {new_sites} new clinics")
+        if base.compliance is not None:
+            line += f", {int((base.compliance['status'] == 'ok').sum())} units ok"
+        console.print(line, highlight=False)
+    title = (
+        "siting demo: planned by the rules"
+        if model is None
+        else f"siting demo: {model}, {new_sites} new clinics"
+    )
+    _print_any(outcome.result, title)
     console.print(f"outputs in {out}/ ({len(outcome.files)} files), {outcome.seconds:.1f} s in all")
+    _exit_on_failure(outcome.result)
 
 
 @app.command()
@@ -213,12 +451,17 @@ def plan(
     out: _Out,
     roads: _Roads = None,
     sites: Annotated[Path | None, typer.Option(help="Candidate sites file.")] = None,
-    existing: Annotated[Path | None, typer.Option(help="Existing facilities (kept open).")] = None,
-    units: Annotated[
-        Path | None, typer.Option(help="Admin units (polygons) for the table.")
+    existing: Annotated[
+        Path | None,
+        typer.Option(help="Existing facilities (kept open; an optional 'tier' column)."),
     ] = None,
-    model: Annotated[str, typer.Option(help="lscp, mclp, pmedian or pcenter.")] = "mclp",
-    new_sites: Annotated[int | None, typer.Option(help="New sites to open (not for lscp).")] = None,
+    units: Annotated[
+        Path | None, typer.Option(help="Admin units (polygons): sub-districts and townships.")
+    ] = None,
+    model: _Model = None,
+    new_sites: Annotated[
+        int | None, typer.Option(help="New sites to open (with --model, not lscp).")
+    ] = None,
     threshold: Annotated[
         float | None, typer.Option(help="Service threshold, minutes (default: the rules' R6, 10).")
     ] = None,
@@ -226,50 +469,86 @@ def plan(
         str | None, typer.Option(help="walk or drive (default: the rules' R6 urban mode, walk).")
     ] = None,
     rules: _Rules = None,
+    villages: _Villages = None,
+    pois: _Pois = None,
+    unit_kind_column: _KindColumn = None,
+    unit_kind: _UnitKind = None,
+    station_budget: _StationBudget = None,
+    county_steps: _CountySteps = None,
     population_column: _PopulationColumn = "population",
+    polygon_spacing: _PolygonSpacing = 250.0,
     candidate_spacing: Annotated[
         float, typer.Option(help="Without --sites: candidates at road nodes this far apart (m).")
     ] = 500.0,
+    detour_factor: _DetourFactor = 1.3,
     max_snap: _MaxSnap = 500.0,
     cutoff: _Cutoff = None,
     backend: _Backend = "highs",
     time_limit: Annotated[float, typer.Option(help="Solver time limit (s).")] = 300.0,
+    report: Annotated[Path | None, typer.Option(help="Also write the HTML report here.")] = None,
     name: _Name = "plan",
     quiet: _Quiet = False,
 ) -> None:
-    """Plan sites from files: population + roads + candidates/existing → GeoJSON + GeoPackage."""
+    """Plan sites from files by the planning documents' rules (or one model with --model):
+    population + roads + candidates/existing + units → GeoJSON, GeoPackage, CSV, JSON.
+
+    By the rules: R1 centres per sub-district within the 30,000-100,000 band, R2 a township
+    health centre per township, R3 joint village clinics (--villages), R6 the circle closed
+    with the fewest stations / village clinics (R4: --pois), county steps on request
+    (--county-steps R7,R9,R10), R11 staffing. Exit code 1 when a step fails (a model
+    infeasible or without a solution in time); rule violations the data cannot avoid are
+    listed with their reasons and exit 0.
+    """
     from siting.inputs import load_scenario
-    from siting.outputs import save_result
-    from siting.planning import plan as run_plan
+    from siting.workflow import run_plan, save_run
 
     say = _progress_printer(quiet)
     with _user_errors():
         preset, threshold, mode = _rules_and_circle(rules, threshold, mode)
         say(f"service circle {threshold:g} min by {mode} ({preset.R6.cite()})")
+        _rules_only(
+            model,
+            villages=villages,
+            pois=pois,
+            station_budget=station_budget,
+            county_steps=county_steps,
+        )
         say("reading inputs")
+        params = _plan_parameters(
+            model,
+            new_sites,
+            unit_kind_column=unit_kind_column,
+            unit_kind=unit_kind,
+            station_budget=station_budget,
+            county_steps=county_steps,
+        )
         scenario = load_scenario(
             population=population,
             roads=roads,
             sites=sites,
             existing=existing,
             units=units,
+            villages=villages,
+            pois=pois,
             mode=mode,
             population_column=population_column,
+            polygon_spacing=polygon_spacing or None,
             candidate_spacing=candidate_spacing,
-            model=model,
-            new_sites=new_sites,
             threshold_minutes=threshold,
             max_snap_distance=max_snap,
             cutoff_minutes=cutoff,
+            detour_factor=detour_factor,
             backend=backend,
             time_limit=time_limit,
             name=name,
             rules=preset,
+            **params,
         )
-        result = run_plan(scenario, progress=say)
-        files = save_result(result, out, name=name)
-    _print_result(result, f"siting plan: {model}")
+        run = run_plan(scenario, progress=say)
+        files = save_run(run, out, name=name, report=report)
+    _print_any(run.result, f"siting plan: {model or 'by the rules'}")
     console.print(f"outputs in {out}/ ({len(files)} files)")
+    _exit_on_failure(run.result)
 
 
 @app.command("plan-tiers")
@@ -412,40 +691,57 @@ def report(
     sites: Annotated[Path | None, typer.Option(help="Candidate sites file.")] = None,
     existing: Annotated[Path | None, typer.Option(help="Existing facilities (kept open).")] = None,
     units: Annotated[Path | None, typer.Option(help="Admin units (polygons).")] = None,
-    model: Annotated[str, typer.Option(help="lscp, mclp, pmedian or pcenter.")] = "mclp",
-    new_sites: Annotated[int | None, typer.Option(help="New sites to open (not for lscp).")] = 6,
+    villages: _Villages = None,
+    pois: _Pois = None,
+    model: _Model = None,
+    new_sites: Annotated[
+        int | None, typer.Option(help="New sites to open (with --model, not lscp).")
+    ] = None,
     threshold: Annotated[
         float | None, typer.Option(help="Service threshold, minutes (default: the rules' R6).")
     ] = None,
     mode: Annotated[str | None, typer.Option(help="walk or drive (default: R6 urban).")] = None,
     rules: Annotated[Path | None, typer.Option(help="Rules preset TOML.")] = None,
+    unit_kind_column: _KindColumn = None,
+    unit_kind: _UnitKind = None,
+    station_budget: _StationBudget = None,
+    county_steps: _CountySteps = None,
     seed: Annotated[int, typer.Option(help="Seed of the synthetic city (no --population).")] = 0,
     title: Annotated[str | None, typer.Option(help="Report title.")] = None,
     time_limit: Annotated[float, typer.Option(help="Solver time limit (s).")] = 300.0,
     quiet: Annotated[bool, typer.Option(help="No progress messages.")] = False,
 ) -> None:
-    """Plan (the synthetic demo city, or files as for `plan`) and write a self-contained HTML
-    report: map, coverage score, compliance per admin unit, staffing (R11), new sites."""
-    from siting.planning import plan as run_plan
-    from siting.planning import travel_costs
+    """Plan (the synthetic demo city, or files as for `plan`; by the rules unless --model) and
+    write a self-contained HTML report: map, coverage score, sites by tier, compliance per
+    admin unit with reasons, staffing (R11), new sites."""
     from siting.report import save_report
+    from siting.workflow import run_plan
 
     say = _progress_printer(quiet)
     with _user_errors():
         preset, threshold, mode = _rules_and_circle(rules, threshold, mode)
-        params = {
-            "model": model,
-            "new_sites": new_sites if model != "lscp" else None,
-            "threshold_minutes": threshold,
-            "time_limit": time_limit,
-            "rules": preset,
-        }
+        _rules_only(
+            model,
+            villages=villages,
+            pois=pois,
+            station_budget=station_budget,
+            county_steps=county_steps,
+        )
+        if model is not None:
+            new_sites = None if model == "lscp" else (6 if new_sites is None else new_sites)
+        params = _plan_parameters(
+            model,
+            new_sites,
+            unit_kind_column=unit_kind_column,
+            unit_kind=unit_kind,
+            station_budget=station_budget,
+            county_steps=county_steps,
+        ) | {"threshold_minutes": threshold, "time_limit": time_limit, "rules": preset}
         if population is None:
-            from geodata.synthetic import synthetic_city
-            from siting.demo import demo_scenario
+            from siting.demo import demo_city, demo_scenario
 
             say(f"generating the synthetic city (seed {seed})")
-            scenario = demo_scenario(synthetic_city(seed=seed), mode=mode).replace(**params)
+            scenario = demo_scenario(demo_city(seed=seed), mode=mode).replace(**params)
         else:
             from siting.inputs import load_scenario
 
@@ -456,17 +752,75 @@ def report(
                 sites=sites,
                 existing=existing,
                 units=units,
+                villages=villages,
+                pois=pois,
                 mode=mode,
                 **params,
             )
-        travel = travel_costs(scenario, progress=say)
-        baseline = None
-        if scenario.existing_mask.any() and model != "lscp":
-            baseline = run_plan(scenario.replace(new_sites=0, name="baseline"), travel=travel)
-        result = run_plan(scenario, travel=travel, progress=say)
-        files = save_report(result, out, png=png, baseline=baseline, title=title)
-    _print_result(result, f"siting report: {model}")
+        run = run_plan(scenario, baseline=True, progress=say)
+        files = save_report(run.result, out, png=png, baseline=run.baseline, title=title)
+    _print_any(run.result, f"siting report: {model or 'by the rules'}")
     console.print("report: " + ", ".join(str(p) for p in files.values()), highlight=False)
+    _exit_on_failure(run.result)
+
+
+@app.command()
+def prepare(
+    case: Annotated[str, typer.Argument(help="beijing, urad-middle or sao-paulo.")],
+    out: Annotated[Path, typer.Option(help="Folder for the input files (and the plan).")],
+    seed: Annotated[int, typer.Option(help="Seed of the derived parts (urad-middle).")] = 0,
+    run: Annotated[
+        bool, typer.Option("--plan", help="Also plan the case by the rules into OUT/plan.")
+    ] = False,
+    quiet: _Quiet = False,
+) -> None:
+    """Write a real-data case's input files from the shared data folder ($SITING_DATA_DIR),
+    with README.md saying what is real and what is derived, and the `siting plan` command
+    that plans it (run with --plan)."""
+    from siting.cases import load_case, plan_command, save_case
+
+    say = _progress_printer(quiet)
+    with _user_errors():
+        say(f"building the {case} case")
+        built = load_case(case, seed=seed)
+        files = save_case(built, out)
+    options = json.loads(files["case.json"].read_text(encoding="utf-8"))["options"]
+    console.print(f"{built.title}: inputs in {out}/ ({len(files)} files)", highlight=False)
+    for line in built.provenance:
+        console.print(f"  - {line}", highlight=False)
+    console.print("plan it with:\n  " + plan_command(options, str(out / "plan")), highlight=False)
+    if not run:
+        return
+    plan(
+        population=Path(options["population"]),
+        out=out / "plan",
+        roads=Path(options["roads"]) if "roads" in options else None,
+        sites=Path(options["sites"]) if "sites" in options else None,
+        existing=Path(options["existing"]) if "existing" in options else None,
+        units=Path(options["units"]) if "units" in options else None,
+        model=None,
+        new_sites=None,
+        threshold=None,
+        mode=options.get("mode"),
+        rules=None,
+        villages=Path(options["villages"]) if "villages" in options else None,
+        pois=None,
+        unit_kind_column=None,
+        unit_kind=options.get("unit_kind"),
+        station_budget=None,
+        county_steps=options.get("county_steps"),
+        population_column="population",
+        polygon_spacing=250.0,
+        candidate_spacing=500.0,
+        detour_factor=1.3,
+        max_snap=500.0,
+        cutoff=None,
+        backend="highs",
+        time_limit=300.0,
+        report=out / "plan" / "report.html",
+        name=built.name,
+        quiet=quiet,
+    )
 
 
 @app.command()

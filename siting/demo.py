@@ -1,8 +1,8 @@
-"""The offline demo: a deterministic synthetic city planned end to end (no network, no files)."""
+"""The offline demo: a deterministic synthetic city planned end to end (no network, no files),
+by the rules by default, or by one model."""
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable
@@ -12,14 +12,17 @@ from pathlib import Path
 from geodata.candidates import combine_sites
 from geodata.population import demand_from_array
 from geodata.synthetic import SyntheticCity, synthetic_city
-from siting.outputs import save_result
-from siting.planning import plan, travel_costs
 from siting.result import PlanResult
 from siting.scenario import Scenario
+from siting.workflow import run_plan, save_run
 
-__all__ = ["DemoOutcome", "demo_scenario", "run_demo"]
+__all__ = ["DEMO_RESIDENTS_PER_CANDIDATE", "DemoOutcome", "demo_city", "demo_scenario", "run_demo"]
 
 logger = logging.getLogger(__name__)
+
+#: the demo city has one candidate site per this many residents (the generator's default is
+#: 5,000): enough for the circle step (R6) to reach all but about 1 % of the residents
+DEMO_RESIDENTS_PER_CANDIDATE = 2_000
 
 
 @dataclass(frozen=True, eq=False)
@@ -27,21 +30,31 @@ class DemoOutcome:
     """The demo's baseline (existing clinics only) and plan, and the files written."""
 
     city: SyntheticCity
-    baseline: PlanResult
+    baseline: PlanResult | None
     result: PlanResult
     files: dict[str, Path]
     seconds: float
 
 
+def demo_city(*, seed: int = 0, population: int = 300_000) -> SyntheticCity:
+    """The demo's synthetic city: the generator's, with one candidate site per
+    :data:`DEMO_RESIDENTS_PER_CANDIDATE` residents."""
+    return synthetic_city(
+        seed=seed,
+        population=population,
+        n_candidates=max(8, round(population / DEMO_RESIDENTS_PER_CANDIDATE)),
+    )
+
+
 def demo_scenario(
     city: SyntheticCity,
     *,
-    new_sites: int = 6,
+    new_sites: int | None = 6,
     threshold_minutes: float = 10.0,
     mode: str = "walk",
     model: str = "mclp",
 ) -> Scenario:
-    """The demo's scenario over a synthetic city."""
+    """The demo's scenario over a synthetic city (``model="rules"`` plans by the rules)."""
     demand = demand_from_array(city.population, city.transform, city.crs)
     sites = combine_sites(city.existing, city.candidates)
     return Scenario(
@@ -50,7 +63,7 @@ def demo_scenario(
         roads=city.roads,
         units=city.subdistricts,
         model=model,
-        new_sites=new_sites,
+        new_sites=None if model in ("rules", "lscp") else new_sites,
         threshold_minutes=threshold_minutes,
         mode=mode,
         name="demo",
@@ -63,24 +76,22 @@ def run_demo(
     *,
     seed: int = 0,
     population: int = 300_000,
+    model: str = "rules",
     new_sites: int = 6,
     threshold_minutes: float = 10.0,
     mode: str = "walk",
+    report: str | Path | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> DemoOutcome:
-    """Generate the city, solve MCLP for ``new_sites`` new clinics, write every output."""
+    """Generate the city, plan it (by the rules, or ``model`` with ``new_sites`` new clinics)
+    with the existing clinics alone as the baseline, and write every output."""
     start = time.perf_counter()
     if progress:
         progress(f"generating the synthetic city (seed {seed}, {population:,} residents)")
-    city = synthetic_city(seed=seed, population=population)
+    city = demo_city(seed=seed, population=population)
     scenario = demo_scenario(
-        city, new_sites=new_sites, threshold_minutes=threshold_minutes, mode=mode
+        city, new_sites=new_sites, threshold_minutes=threshold_minutes, mode=mode, model=model
     )
-    travel = travel_costs(scenario, progress=progress)
-    baseline = plan(scenario.replace(new_sites=0, name="baseline"), travel=travel)
-    result = plan(scenario, travel=travel, progress=progress)
-    files = save_result(result, out_dir, name="demo")
-    summary = json.loads(files["summary"].read_text(encoding="utf-8"))
-    summary["baseline_coverage"] = baseline.coverage.as_dict() if baseline.coverage else None
-    files["summary"].write_text(json.dumps(summary, ensure_ascii=False, indent=2), encoding="utf-8")
-    return DemoOutcome(city, baseline, result, files, time.perf_counter() - start)
+    run = run_plan(scenario, baseline=True, progress=progress)
+    files = save_run(run, out_dir, name="demo", report=report)
+    return DemoOutcome(city, run.baseline, run.result, files, time.perf_counter() - start)

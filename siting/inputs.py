@@ -1,4 +1,5 @@
-"""Loading a scenario's inputs from files (population, roads, sites, admin units)."""
+"""Loading a scenario's inputs from files (population, roads, sites, admin units, villages,
+points of interest); the scenario itself is built by :func:`siting.workflow.build_scenario`."""
 
 from __future__ import annotations
 
@@ -7,14 +8,82 @@ from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
+import shapely
 
 from siting.scenario import Scenario
-from siting_errors import InputError
+from siting_errors import DataNotFoundError, InputError, UnsupportedFormatError
 
-__all__ = ["load_scenario"]
+__all__ = ["load_pois", "load_scenario", "load_villages"]
 
 logger = logging.getLogger(__name__)
+
+_VILLAGE_ID_COLUMNS = ("village_id", "village_code", "id", "code")
+_VILLAGE_NAME_COLUMNS = ("name", "village_name", "NAME")
+
+
+def load_villages(path: str | Path, *, population_column: str = "population") -> gpd.GeoDataFrame:
+    """Administrative villages (rule R3) from a GeoJSON / GeoPackage / shapefile: points or
+    polygons with a population column; ``village_id`` from ``village_id`` / ``village_code`` /
+    ``id`` / ``code`` (else the row number), ``name`` from ``name`` / ``village_name``."""
+    p = Path(path)
+    if not p.is_file():
+        raise DataNotFoundError(f"villages file {str(p)!r} does not exist")
+    try:
+        frame = gpd.read_file(p)
+    except Exception as exc:  # pyogrio raises several types for unreadable files
+        raise UnsupportedFormatError(f"villages file {str(p)!r} is not readable: {exc}") from exc
+    if frame.crs is None:
+        raise InputError(f"villages file {str(p)!r} has no CRS")
+    if population_column not in frame.columns:
+        raise InputError(
+            f"villages file {str(p)!r} has no column {population_column!r} (columns: "
+            f"{[c for c in frame.columns if c != frame.geometry.name]})"
+        )
+    kinds = set(frame.geometry.geom_type)
+    if not kinds <= {"Point", "Polygon", "MultiPolygon"}:
+        raise InputError(f"villages file {str(p)!r} must hold points or polygons, got {kinds}")
+    id_col = next((c for c in _VILLAGE_ID_COLUMNS if c in frame.columns), None)
+    name_col = next((c for c in _VILLAGE_NAME_COLUMNS if c in frame.columns), None)
+    ids = (
+        frame[id_col].astype(str).to_numpy()
+        if id_col
+        else np.array([f"v{i}" for i in range(len(frame))])
+    )
+    pop = pd.to_numeric(frame[population_column], errors="coerce").to_numpy(dtype=float)
+    bad = ~np.isfinite(pop) | (pop < 0)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise InputError(
+            f"villages file {str(p)!r}: `{population_column}` must be a number >= 0, got "
+            f"{frame[population_column].iloc[i]!r} for village {ids[i]!r}"
+        )
+    out = gpd.GeoDataFrame(
+        {
+            "village_id": ids,
+            "name": frame[name_col].fillna("").astype(str).to_numpy() if name_col else ids,
+            "population": pop,
+        },
+        geometry=frame.geometry.to_numpy(),
+        crs=frame.crs,
+    )
+    for extra in ("township_code", "township", "unit_id"):
+        if extra in frame.columns:
+            out[extra] = frame[extra].to_numpy()
+    return out
+
+
+def load_pois(path: str | Path) -> gpd.GeoDataFrame:
+    """Points of interest for rule R4 (activity centres, elderly homes): any point file."""
+    from geodata.candidates import load_sites
+
+    pois = load_sites(path)
+    geoms = pois.geometry.to_numpy()
+    pois = pois.set_geometry(
+        np.where(shapely.get_type_id(geoms) == 0, geoms, shapely.point_on_surface(geoms))
+    )
+    return pois
 
 
 def load_scenario(
@@ -24,74 +93,64 @@ def load_scenario(
     sites: str | Path | None = None,
     existing: str | Path | None = None,
     units: str | Path | None = None,
+    villages: str | Path | None = None,
+    pois: str | Path | None = None,
     mode: str = "walk",
     population_column: str = "population",
+    polygon_spacing: float | None = None,
     candidate_spacing: float = 500.0,
     sites_frame: gpd.GeoDataFrame | None = None,
     **parameters: Any,
 ) -> Scenario:
-    """Read every input file and build a validated :class:`Scenario`.
+    """Read every input file and build a validated :class:`Scenario`
+    (:func:`siting.workflow.build_scenario`).
 
     Without ``sites``, candidates are generated at road-network nodes ``candidate_spacing``
-    metres apart (or, without roads either, at populated cells that far apart).
+    metres apart (or, without roads either, at populated points that far apart).
+    ``polygon_spacing`` spreads polygon populations over a grid of that many metres
+    (:func:`geodata.population.spread_population`) instead of one point per polygon.
     ``sites_frame`` (sites already loaded, e.g. a tier's) replaces ``sites`` and ``existing``.
-    ``parameters`` are passed to :class:`Scenario` (model, new_sites, threshold_minutes, ...).
+    ``villages`` (R3) and ``pois`` (R4) feed a rules plan. ``parameters`` are passed to
+    :class:`Scenario` (model, new_sites, threshold_minutes, ...).
     """
     from geodata.boundaries import load_boundaries
-    from geodata.candidates import (
-        combine_sites,
-        load_sites,
-        sites_from_points,
-        sites_from_population,
-    )
+    from geodata.candidates import load_sites
     from geodata.population import load_population
+    from siting.workflow import build_scenario
 
-    demand = (
-        load_population(population, population_column=population_column)
-        if Path(population).suffix.lower() not in (".tif", ".tiff")
-        else load_population(population)
-    )
+    if Path(population).suffix.lower() in (".tif", ".tiff"):
+        demand = load_population(population)
+    else:
+        demand = load_population(
+            population, population_column=population_column, polygon_spacing=polygon_spacing
+        )
     graph = None
     if roads is not None:
         from geodata.roads import load_roads
 
         graph = load_roads(roads, mode=mode)
-    frames = []
-    if sites_frame is not None:
-        if sites is not None or existing is not None:
-            raise InputError("give either `sites_frame` or site files (`sites`, `existing`)")
-        frames.append(sites_frame)
+    if sites_frame is not None and (sites is not None or existing is not None):
+        raise InputError("give either `sites_frame` or site files (`sites`, `existing`)")
+    candidates = sites_frame
+    if candidates is None and sites is not None:
+        candidates = load_sites(sites, existing=False)
+    if sites_frame is not None and "existing" in sites_frame.columns:
+        fixed = None
     else:
-        if existing is not None:
-            frames.append(load_sites(existing, existing=True))
-        if sites is not None:
-            frames.append(load_sites(sites, existing=False))
-        elif graph is not None:
-            xs, ys = zip(*((d["x"], d["y"]) for _, d in graph.nodes(data=True)), strict=True)
-            frames.append(
-                sites_from_points(
-                    pd.Series(xs).to_numpy(),
-                    pd.Series(ys).to_numpy(),
-                    graph.graph.get("crs", "EPSG:4326"),
-                    spacing=candidate_spacing,
-                )
-            )
-        else:
-            frames.append(
-                sites_from_population(demand, min_population=0.0, spacing=candidate_spacing)
-            )
-    if len(frames) == 2:
-        all_sites = combine_sites(frames[0], frames[1])
-    elif existing is not None:
-        raise InputError(
-            "only existing sites were given: add --sites (candidates) or "
-            "--roads (to generate candidates)"
-        )
-    else:
-        all_sites = frames[0]
-    boundary = load_boundaries(units) if units is not None else None
-    if not isinstance(all_sites, gpd.GeoDataFrame):  # pragma: no cover - defensive
-        raise InputError("sites could not be read as a GeoDataFrame")
-    return Scenario(
-        demand=demand, sites=all_sites, roads=graph, units=boundary, mode=mode, **parameters
+        fixed = load_sites(existing, existing=True) if existing is not None else None
+    if villages is not None:
+        parameters["villages"] = load_villages(villages)
+    if pois is not None:
+        parameters["pois"] = load_pois(pois)
+    keep = tuple(c for c in (parameters.get("unit_kind_column"),) if c)
+    boundary = load_boundaries(units, keep=keep) if units is not None else None
+    return build_scenario(
+        demand,
+        sites=candidates,
+        existing=fixed,
+        roads=graph,
+        units=boundary,
+        mode=mode,
+        candidate_spacing=candidate_spacing,
+        **parameters,
     )

@@ -31,7 +31,18 @@ if TYPE_CHECKING:
     from geodata.network import Network
     from geodata.snapping import Snap
 
-__all__ = ["TravelCosts", "plan", "travel_costs"]
+__all__ = [
+    "TravelCosts",
+    "demand_frame",
+    "nearest_open",
+    "plan",
+    "site_frame",
+    "site_units",
+    "straight_line_speed",
+    "travel_costs",
+    "travel_notes",
+    "unit_table",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +63,8 @@ class TravelCosts:
         network: the :class:`geodata.Network` used (``None`` for straight-line runs).
         site_snap: the sites' snap to the network (``None`` for straight-line runs).
         demand_ids / site_ids: the row and column labels, to check a scenario matches.
+        village_costs / village_ids: a rules plan's villages × sites matrix (rule R3), within
+            the same cutoff, and its row labels (``None`` without villages).
     """
 
     costs: CostMatrix
@@ -64,6 +77,8 @@ class TravelCosts:
     demand_ids: np.ndarray
     site_ids: np.ndarray
     seconds: float
+    village_costs: CostMatrix | None = None
+    village_ids: np.ndarray | None = None
 
     def restrict_sites(self, index: np.ndarray) -> TravelCosts:
         """The travel costs of a subset of the sites, in the order of ``index`` (what-if runs
@@ -75,6 +90,9 @@ class TravelCosts:
             site_snapped=np.asarray(self.site_snapped)[index],
             site_snap=None if self.site_snap is None else self.site_snap_subset(index),
             site_ids=np.asarray(self.site_ids)[index],
+            village_costs=None
+            if self.village_costs is None
+            else self.village_costs.restrict_sites(index),
         )
 
     def site_snap_subset(self, index: np.ndarray) -> Snap:
@@ -111,21 +129,25 @@ def travel_costs(scenario: Scenario, *, progress: Progress | None = None) -> Tra
 
         _say(progress, "straight-line travel times (no road network given)")
         crs = local_utm_crs(scenario.demand)
-        speed = (
-            scenario.walk_speed_kmh
-            if scenario.mode == "walk"
-            else STRAIGHT_LINE_SPEED_KMH[scenario.mode]
-        )
-        tt = straight_line_times(
-            scenario.demand.geometry.to_crs(crs),
-            scenario.sites.geometry.to_crs(crs),
-            speed_kmh=speed,
-            detour_factor=scenario.detour_factor,
-            cutoff=cutoff * 60.0,
-        )
-        costs = CostMatrix.from_triples(tt.rows, tt.cols, np.round(tt.seconds / 60.0, 9), tt.shape)
+        speed = straight_line_speed(scenario)
+        site_xy = scenario.sites.geometry.to_crs(crs)
+
+        def line(points: gpd.GeoDataFrame) -> CostMatrix:
+            tt = straight_line_times(
+                points.geometry.to_crs(crs),
+                site_xy,
+                speed_kmh=speed,
+                detour_factor=scenario.detour_factor,
+                cutoff=cutoff * 60.0,
+            )
+            return CostMatrix.from_triples(
+                tt.rows, tt.cols, np.round(tt.seconds / 60.0, 9), tt.shape
+            )
+
+        costs = line(scenario.demand)
         ones_d = np.ones(len(demand_ids), dtype=bool)
         ones_s = np.ones(len(site_ids), dtype=bool)
+        villages = _rules_villages(scenario)
         return TravelCosts(
             costs,
             cutoff,
@@ -137,6 +159,8 @@ def travel_costs(scenario: Scenario, *, progress: Progress | None = None) -> Tra
             demand_ids,
             site_ids,
             time.perf_counter() - start,
+            None if villages is None else line(villages),
+            None if villages is None else villages["village_id"].astype(str).to_numpy(),
         )
 
     from geodata.network import Network, prepare_network
@@ -162,6 +186,19 @@ def travel_costs(scenario: Scenario, *, progress: Progress | None = None) -> Tra
     _say(progress, f"travel times within {cutoff:g} minutes ({scenario.mode})")
     tt = travel_times(net, dsnap, ssnap, cutoff=cutoff * 60.0)
     costs = CostMatrix.from_triples(tt.rows, tt.cols, np.round(tt.seconds / 60.0, 9), tt.shape)
+    villages = _rules_villages(scenario)
+    village_costs = None
+    if villages is not None:
+        vsnap = snap_points(
+            net,
+            villages,
+            max_distance=scenario.max_snap_distance,
+            walk_speed_kmh=scenario.walk_speed_kmh,
+        )
+        vt = travel_times(net, vsnap, ssnap, cutoff=cutoff * 60.0)
+        village_costs = CostMatrix.from_triples(
+            vt.rows, vt.cols, np.round(vt.seconds / 60.0, 9), vt.shape
+        )
     return TravelCosts(
         costs,
         cutoff,
@@ -173,7 +210,74 @@ def travel_costs(scenario: Scenario, *, progress: Progress | None = None) -> Tra
         demand_ids,
         site_ids,
         time.perf_counter() - start,
+        village_costs,
+        None if villages is None else villages["village_id"].astype(str).to_numpy(),
     )
+
+
+def _rules_villages(scenario: Scenario) -> gpd.GeoDataFrame | None:
+    """The villages whose travel times a rules plan needs (R3), else ``None``."""
+    if scenario.model != "rules" or scenario.villages is None:
+        return None
+    return scenario.villages
+
+
+def straight_line_speed(scenario: Scenario) -> float:
+    """The speed (km/h) of a scenario's straight-line travel times."""
+    if scenario.mode == "walk":
+        return float(scenario.walk_speed_kmh)
+    return STRAIGHT_LINE_SPEED_KMH[scenario.mode]
+
+
+def travel_notes(scenario: Scenario, travel: TravelCosts) -> list[str]:
+    """Sentences on how travel times were obtained: the straight-line fallback, points too far
+    from the road network."""
+    pop = scenario.demand["population"].to_numpy(dtype=np.float64)
+    notes = []
+    if travel.method == "straight_line":
+        notes.append(
+            f"travel times are straight-line distance x {scenario.detour_factor} (detour factor) "
+            f"at {straight_line_speed(scenario):g} km/h: no road network was given"
+        )
+    n_unsnapped_d = int((~travel.demand_snapped).sum())
+    if n_unsnapped_d:
+        lost = float(pop[~travel.demand_snapped].sum())
+        notes.append(
+            f"{n_unsnapped_d} demand points ({lost:,.0f} residents) are more than "
+            f"{scenario.max_snap_distance:g} m from the road network and count as unreachable"
+        )
+    n_unsnapped_s = int((~travel.site_snapped).sum())
+    if n_unsnapped_s:
+        ids = travel.site_ids[~travel.site_snapped][:10].tolist()
+        notes.append(
+            f"{n_unsnapped_s} sites are more than {scenario.max_snap_distance:g} m from the road "
+            f"network and cannot serve anyone: {ids}"
+        )
+    return notes
+
+
+def nearest_open(costs: CostMatrix, open_idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per demand point, the nearest open site (a column index, -1 when none is within the
+    matrix's cutoff) and its travel time (``inf`` then); ties go to the lowest column."""
+    open_idx = np.asarray(open_idx, dtype=np.int64)
+    times = np.full(costs.n_demand, np.inf)
+    nearest = np.full(costs.n_demand, -1, dtype=np.int64)
+    if not len(open_idx):
+        return nearest, times
+    sub = costs.restrict_sites(open_idx)
+    if not sub.nnz:
+        return nearest, times
+    csr = sub.csr()
+    row_has = np.diff(csr.indptr) > 0
+    mins = sub.row_min()
+    times[row_has] = mins[row_has]
+    rows = sub.rows()
+    is_min = sub.data == mins[rows]
+    first = np.full(costs.n_demand, -1, dtype=np.int64)
+    hits = np.flatnonzero(is_min)
+    first[rows[hits[::-1]]] = sub.indices[hits[::-1]]
+    nearest = np.where(first >= 0, open_idx[np.maximum(first, 0)], -1)
+    return nearest, times
 
 
 def _check_travel(scenario: Scenario, travel: TravelCosts) -> None:
@@ -191,6 +295,17 @@ def _check_travel(scenario: Scenario, travel: TravelCosts) -> None:
             f"the scenario needs travel times up to {scenario.search_cutoff_minutes:g} minutes "
             f"but `travel` was computed up to {travel.cutoff_minutes:g}; recompute travel_costs"
         )
+    villages = _rules_villages(scenario)
+    if villages is not None:
+        ids_v = villages["village_id"].astype(str).to_numpy()
+        if (
+            travel.village_ids is None
+            or len(ids_v) != len(travel.village_ids)
+            or (ids_v != travel.village_ids).any()
+        ):
+            raise InputError(
+                "`travel` was computed without the scenario's villages; recompute travel_costs"
+            )
 
 
 def _solve(
@@ -275,40 +390,19 @@ def plan(
     Pass ``travel`` from an earlier run of the same demand and sites to skip recomputing travel
     times (what-if runs).
     """
-    timings: dict[str, float] = {}
-    notes: list[str] = []
     if travel is None:
         travel = travel_costs(scenario, progress=progress)
     else:
         _check_travel(scenario, travel)
+    if scenario.model == "rules":
+        from siting.ruleplan import plan_by_rules
+
+        return plan_by_rules(scenario, travel, progress=progress)
+    timings: dict[str, float] = {}
+    notes: list[str] = travel_notes(scenario, travel)
     timings["travel_times"] = travel.seconds
     pop = scenario.demand["population"].to_numpy(dtype=np.float64)
     costs = travel.costs
-    if travel.method == "straight_line":
-        speed = (
-            scenario.walk_speed_kmh
-            if scenario.mode == "walk"
-            else STRAIGHT_LINE_SPEED_KMH[scenario.mode]
-        )
-        notes.append(
-            f"travel times are straight-line distance x {scenario.detour_factor} (detour factor) "
-            f"at {speed} km/h: no road network was given"
-        )
-    n_unsnapped_d = int((~travel.demand_snapped).sum())
-    if n_unsnapped_d:
-        lost = float(pop[~travel.demand_snapped].sum())
-        notes.append(
-            f"{n_unsnapped_d} demand points ({lost:,.0f} residents) are more than "
-            f"{scenario.max_snap_distance:g} m from the road network and count as unreachable"
-        )
-    n_unsnapped_s = int((~travel.site_snapped).sum())
-    if n_unsnapped_s:
-        ids = travel.site_ids[~travel.site_snapped][:10].tolist()
-        notes.append(
-            f"{n_unsnapped_s} sites are more than {scenario.max_snap_distance:g} m from the road "
-            f"network and cannot serve anyone: {ids}"
-        )
-
     weights = pop.copy()
     reachable = costs.row_min() < np.inf
     if scenario.model in ("pmedian", "pcenter") and not reachable.all():
@@ -350,29 +444,9 @@ def _build_result(
     timings: dict[str, float],
 ) -> PlanResult:
     costs = travel.costs
-    n_sites = costs.n_sites
     existing = scenario.existing_mask
     open_idx = solution.open_sites if solution.has_solution else np.flatnonzero(existing)
-    status = np.where(existing, "existing", "candidate").astype(object)
-    opened_new = np.setdiff1d(open_idx, np.flatnonzero(existing))
-    status[opened_new] = "new"
-
-    # nearest open site and its time, per demand point
-    sub = costs.restrict_sites(open_idx)
-    csr = sub.csr()
-    times = np.full(costs.n_demand, np.inf)
-    nearest = np.full(costs.n_demand, -1, dtype=np.int64)
-    if sub.nnz:
-        row_has = np.diff(csr.indptr) > 0
-        mins = sub.row_min()
-        times[row_has] = mins[row_has]
-        # arg-min per row
-        rows = sub.rows()
-        is_min = sub.data == mins[rows]
-        first = np.full(costs.n_demand, -1, dtype=np.int64)
-        hits = np.flatnonzero(is_min)
-        first[rows[hits[::-1]]] = sub.indices[hits[::-1]]
-        nearest = np.where(first >= 0, open_idx[np.maximum(first, 0)], -1)
+    nearest, times = nearest_open(costs, open_idx)
     if solution.has_solution and solution.model == "pmedian" and len(solution.assignment):
         assigned = solution.assignment.copy()
         # demand left out (weight 0) keeps its nearest open site
@@ -390,52 +464,16 @@ def _build_result(
 
     threshold = scenario.threshold_minutes
     cov = coverage_score(pop, times, threshold) if threshold is not None else None
-    covered = (
-        np.isfinite(times) & (times <= threshold) if threshold is not None else np.isfinite(times)
-    )
+    demand = demand_frame(scenario, nearest, times)
+    sites = site_frame(scenario, open_idx, nearest, times, demand["covered"].to_numpy())
     reachable = nearest >= 0
-    site_ids = scenario.sites["site_id"].astype(str).to_numpy()
-
-    demand = scenario.demand[["demand_id", "population", "geometry"]].copy()
-    demand["demand_id"] = demand["demand_id"].astype(str)
-    demand["site_id"] = np.where(reachable, site_ids[np.maximum(nearest, 0)], None)
-    demand["travel_time_min"] = np.where(reachable, np.round(times, 3), np.nan)
-    demand["covered"] = covered
-    if scenario.units is not None:
-        uidx = assign_units(demand, scenario.units)
-        uid = scenario.units["unit_id"].astype(str).to_numpy()
-        uname = scenario.units["name"].astype(str).to_numpy()
-        demand["unit_id"] = np.where(uidx >= 0, uid[np.maximum(uidx, 0)], None)
-        demand["unit_name"] = np.where(uidx >= 0, uname[np.maximum(uidx, 0)], None)
-
-    # per-site statistics
-    t_ok = np.where(reachable, times, 0.0)
-    idx = np.where(reachable, nearest, n_sites)
-    assigned_pop = np.bincount(idx, weights=pop, minlength=n_sites + 1)[:n_sites]
-    covered_pop = np.bincount(idx, weights=pop * covered, minlength=n_sites + 1)[:n_sites]
-    wsum = np.bincount(idx, weights=pop * t_ok, minlength=n_sites + 1)[:n_sites]
-    tmax = np.zeros(n_sites + 1)
-    np.maximum.at(tmax, idx, np.where(pop > 0, t_ok, 0.0))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean_t = np.where(assigned_pop > 0, wsum / assigned_pop, np.nan)
-    sites = scenario.sites.copy()
-    sites["site_id"] = sites["site_id"].astype(str)
-    if "name" not in sites.columns:
-        sites["name"] = ""
-    sites["status"] = status
-    sites["assigned_population"] = np.round(assigned_pop, 3)
-    sites["covered_population"] = np.round(covered_pop, 3)
-    sites["mean_travel_min"] = np.round(mean_t, 3)
-    sites["max_travel_min"] = np.where(assigned_pop > 0, np.round(tmax[:n_sites], 3), np.nan)
 
     units_table = compliance = None
     if scenario.units is not None:
         # the unit of every site, found once for the unit table and the compliance report
-        sidx = assign_units(sites, scenario.units)
-        uid = scenario.units["unit_id"].astype(str).to_numpy()
-        site_unit = np.asarray(np.where(sidx >= 0, uid[np.maximum(sidx, 0)], None), dtype=object)
-        units_table = _unit_table(scenario, demand, sites, site_unit)
-        compliance = _compliance(scenario, costs, demand, sites, status, site_unit)
+        site_unit = site_units(scenario, sites)
+        units_table = unit_table(scenario, demand, sites, site_unit)
+        compliance = _compliance(scenario, costs, demand, sites, site_unit)
 
     mean_travel = weighted_mean(np.where(reachable, times, np.nan), pop)
     unreachable_pop = float(pop[~reachable].sum())
@@ -455,9 +493,80 @@ def _build_result(
     )
 
 
-def _unit_table(
+def demand_frame(scenario: Scenario, nearest: np.ndarray, times: np.ndarray) -> gpd.GeoDataFrame:
+    """The demand layer of a result: each point's nearest open site (``site_id``, ``None`` when
+    none is within the cutoff), ``travel_time_min``, ``covered`` (within the threshold) and,
+    with units, ``unit_id`` / ``unit_name``."""
+    threshold = scenario.threshold_minutes
+    covered = (
+        np.isfinite(times) & (times <= threshold) if threshold is not None else np.isfinite(times)
+    )
+    reachable = nearest >= 0
+    site_ids = scenario.sites["site_id"].astype(str).to_numpy()
+    demand = scenario.demand[["demand_id", "population", "geometry"]].copy()
+    demand["demand_id"] = demand["demand_id"].astype(str)
+    demand["site_id"] = np.where(reachable, site_ids[np.maximum(nearest, 0)], None)
+    demand["travel_time_min"] = np.where(reachable, np.round(times, 3), np.nan)
+    demand["covered"] = covered
+    if scenario.units is not None:
+        uidx = assign_units(demand, scenario.units)
+        uid = scenario.units["unit_id"].astype(str).to_numpy()
+        uname = scenario.units["name"].astype(str).to_numpy()
+        demand["unit_id"] = np.where(uidx >= 0, uid[np.maximum(uidx, 0)], None)
+        demand["unit_name"] = np.where(uidx >= 0, uname[np.maximum(uidx, 0)], None)
+    return demand
+
+
+def site_frame(
+    scenario: Scenario,
+    open_idx: np.ndarray,
+    nearest: np.ndarray,
+    times: np.ndarray,
+    covered: np.ndarray,
+) -> gpd.GeoDataFrame:
+    """Every site with ``status`` (existing / new / candidate) and the residents whose
+    nearest open site it is: ``assigned_population``, ``covered_population``,
+    ``mean_travel_min``, ``max_travel_min``."""
+    pop = scenario.demand["population"].to_numpy(dtype=np.float64)
+    n_sites = len(scenario.sites)
+    existing = scenario.existing_mask
+    status = np.where(existing, "existing", "candidate").astype(object)
+    status[np.setdiff1d(open_idx, np.flatnonzero(existing))] = "new"
+    reachable = nearest >= 0
+    t_ok = np.where(reachable, times, 0.0)
+    idx = np.where(reachable, nearest, n_sites)
+    assigned_pop = np.bincount(idx, weights=pop, minlength=n_sites + 1)[:n_sites]
+    covered_pop = np.bincount(idx, weights=pop * covered, minlength=n_sites + 1)[:n_sites]
+    wsum = np.bincount(idx, weights=pop * t_ok, minlength=n_sites + 1)[:n_sites]
+    tmax = np.zeros(n_sites + 1)
+    np.maximum.at(tmax, idx, np.where(pop > 0, t_ok, 0.0))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_t = np.where(assigned_pop > 0, wsum / assigned_pop, np.nan)
+    sites = scenario.sites.copy()
+    sites["site_id"] = sites["site_id"].astype(str)
+    if "name" not in sites.columns:
+        sites["name"] = ""
+    sites["status"] = status
+    sites["assigned_population"] = np.round(assigned_pop, 3)
+    sites["covered_population"] = np.round(covered_pop, 3)
+    sites["mean_travel_min"] = np.round(mean_t, 3)
+    sites["max_travel_min"] = np.where(assigned_pop > 0, np.round(tmax[:n_sites], 3), np.nan)
+    return sites
+
+
+def site_units(scenario: Scenario, sites: gpd.GeoDataFrame) -> np.ndarray:
+    """The ``unit_id`` of the unit holding each site (``None`` outside every unit)."""
+    assert scenario.units is not None
+    sidx = assign_units(sites, scenario.units)
+    uid = scenario.units["unit_id"].astype(str).to_numpy()
+    return np.asarray(np.where(sidx >= 0, uid[np.maximum(sidx, 0)], None), dtype=object)
+
+
+def unit_table(
     scenario: Scenario, demand: gpd.GeoDataFrame, sites: gpd.GeoDataFrame, site_unit: np.ndarray
 ) -> pd.DataFrame:
+    """Per admin unit: population, covered population and share, mean travel time, existing
+    and new sites (``site_unit``: each site's unit id, :func:`site_units`)."""
     units = scenario.units
     assert units is not None  # called only for scenarios with units
     frame = pd.DataFrame(
@@ -500,16 +609,18 @@ def _compliance(
     costs: CostMatrix,
     demand: gpd.GeoDataFrame,
     sites: gpd.GeoDataFrame,
-    status: np.ndarray,
     site_unit: np.ndarray,
 ) -> pd.DataFrame:
-    """The per-unit compliance report (rules: the scenario's, else the packaged preset)."""
+    """The per-unit compliance report of a single-model run (rules: the scenario's, else the
+    packaged preset); every open site counts as its unit's centre."""
     from siting.compliance import compliance_table
+    from siting.kinds import unit_kinds
     from siting.rules import default_rules
 
     rules = scenario.rules if scenario.rules is not None else default_rules()
     units = scenario.units
-    is_open = status != "candidate"
+    assert units is not None
+    is_open = (sites["status"] != "candidate").to_numpy()
     site_table = pd.DataFrame(
         {
             "unit_id": site_unit[is_open],
@@ -527,4 +638,7 @@ def _compliance(
             "touring": touring,
         }
     )
-    return compliance_table(units, site_table, frame, rules=rules)
+    kinds = unit_kinds(units, column=scenario.unit_kind_column, force=scenario.unit_kind)
+    return compliance_table(
+        units, site_table, frame, rules=rules, kinds=kinds.kinds, threshold_minutes=threshold
+    )

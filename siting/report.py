@@ -35,6 +35,7 @@ __all__ = [
     "render_report",
     "save_report",
     "staffing_table",
+    "tier_table",
 ]
 
 logger = logging.getLogger(__name__)
@@ -57,6 +58,25 @@ _STATUS_STYLE: dict[str, dict[str, Any]] = {
     "existing": {"marker": "s", "color": "#1f78b4", "s": 60, "label": "existing centre"},
     "added": {"marker": "D", "color": "#6a3d9a", "s": 70, "label": "site added by the planner"},
     "new": {"marker": "*", "color": "#e31a1c", "s": 220, "label": "new centre (plan)"},
+}
+
+
+#: rules plans: the lower tiers drawn apart from the centres (which keep the status styles)
+_TIER_STYLE: dict[str, dict[str, Any]] = {
+    "township_health_centre": {
+        "marker": "s",
+        "color": "#33a02c",
+        "s": 60,
+        "label": "township health centre",
+    },
+    "community_health_service_station": {
+        "marker": "o",
+        "color": "#ff7f00",
+        "s": 22,
+        "label": "health service station (R6)",
+    },
+    "village_clinic": {"marker": "o", "color": "#a6761d", "s": 18, "label": "village clinic"},
+    "county_hospital": {"marker": "P", "color": "#6a3d9a", "s": 90, "label": "county hospital"},
 }
 
 
@@ -210,7 +230,13 @@ def plot_plan(result: PlanResult, *, ax: Any = None, title: str | None = None) -
         else np.zeros(len(sites), dtype=bool)
     )
     kind = np.where(added, "added", sites["status"].astype(str).to_numpy())
-    for key, style in _STATUS_STYLE.items():
+    styles = _STATUS_STYLE
+    if "tier" in sites.columns:  # a rules plan: by tier, centres by status
+        tier = sites["tier"].astype(str).to_numpy()
+        lower = np.isin(tier, list(_TIER_STYLE))
+        kind = np.where(lower & ~added, tier, kind)
+        styles = _STATUS_STYLE | _TIER_STYLE
+    for key, style in styles.items():
         pick = kind == key
         if pick.any():
             ax.scatter(
@@ -293,6 +319,8 @@ def new_sites_table(result: PlanResult) -> pd.DataFrame:
             if "name" in pick.columns
             else "",
             "kind": np.where(added[pick.index].to_numpy(), "added", "new"),
+            "tier": pick["tier"].astype(str).to_numpy() if "tier" in pick.columns else "",
+            "rule": pick["rule"].astype(str).to_numpy() if "rule" in pick.columns else "",
             "lon": np.round(pick.geometry.x.to_numpy(), 6),
             "lat": np.round(pick.geometry.y.to_numpy(), 6),
             "assigned_population": pick["assigned_population"].to_numpy(),
@@ -316,7 +344,7 @@ border-bottom:1px solid #ddd;padding-bottom:.2rem}
 table{border-collapse:collapse;font-size:.85rem;margin:.5rem 0;width:100%}
 th,td{border:1px solid #ddd;padding:.25rem .5rem;text-align:right}
 th{background:#f0f0f0}td.t,th.t{text-align:left}
-tr.bad td{background:#fff4f0}tr.total td{font-weight:bold}
+tr.bad td{background:#fff4f0}tr.flag td{background:#fffbe6}tr.total td{font-weight:bold}
 img{max-width:100%;height:auto;border:1px solid #ddd}
 .note{color:#8a5a00}
 """
@@ -355,6 +383,67 @@ def _table(
         cls = cls_of(rec) if cls_of else ""
         rows.append(f'<tr class="{cls}">{cells}</tr>' if cls else f"<tr>{cells}</tr>")
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+
+
+def tier_table(result: PlanResult) -> pd.DataFrame:
+    """A rules plan's open sites per tier: ``tier`` (English and Chinese), ``existing``,
+    ``new``, ``assigned_population`` and the rules that placed the new ones."""
+    sites = result.chosen_sites
+    if "tier" not in sites.columns:
+        return pd.DataFrame(columns=["tier", "existing", "new", "assigned_population", "rules"])
+    tiers = _rules(result).tiers
+    rows = []
+    for tier, group in sites.groupby("tier", sort=False):
+        info = tiers.get(str(tier))
+        rules = sorted(set(group.loc[group["status"] == "new", "rule"].astype(str)))
+        rows.append(
+            {
+                "tier": f"{info.en} ({info.zh})" if info else str(tier),
+                "existing": int((group["status"] == "existing").sum()),
+                "new": int((group["status"] == "new").sum()),
+                "assigned_population": float(group["assigned_population"].sum()),
+                "rules": ", ".join(rules),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def _tier_sections(result: PlanResult) -> list[str]:
+    """A rules plan's tiers, steps and touring list as HTML (nothing for a model run)."""
+    if result.steps is None:
+        return []
+    parts = [
+        "<h2>Facilities by tier</h2>",
+        _table(
+            tier_table(result),
+            {
+                "tier": ("tier", None),
+                "existing": ("existing", "{:d}"),
+                "new": ("new", "{:d}"),
+                "assigned_population": ("assigned residents", "{:,.0f}"),
+                "rules": ("placed by", None),
+            },
+        ),
+        "<h2>Plan steps</h2>",
+        _table(
+            result.steps,
+            {
+                "rule": ("rule", None),
+                "tier": ("tier", None),
+                "new_sites": ("new sites", "{:d}"),
+                "status": ("status", None),
+                "seconds": ("seconds", "{:.2f}"),
+            },
+        ),
+    ]
+    if result.touring is not None and len(result.touring):
+        t = result.touring
+        parts.append(
+            f'<p id="touring">Touring service (R3): {t["population"].sum():,.0f} residents in '
+            f"{len(t)} {'villages' if (t['kind'] == 'village').any() else 'places'} that no "
+            "fixed facility reaches within the circle (the list is in the touring layer).</p>"
+        )
+    return parts
 
 
 def render_report(
@@ -420,6 +509,7 @@ def render_report(
         "<h2>Map</h2>",
         f'<img id="plan-map" alt="map of the plan" src="data:image/png;base64,{b64}">',
     ]
+    parts += _tier_sections(result)
     parts.append("<h2>Compliance per admin unit</h2>")
     if result.compliance is not None:
         comp = result.compliance.copy()
@@ -428,23 +518,36 @@ def render_report(
         )
         comp["outside_band"] = comp["centres_below_band"] + comp["centres_above_band"]
         comp["share_pct"] = comp["coverage_share"] * 100
+        verdicts = comp["status"].map(lambda v: v if v in ("ok", "flagged") else "violation")
+        counts = verdicts.value_counts()
+        parts.append(
+            f'<p id="compliance-summary">{counts.get("ok", 0)} units ok, '
+            f"{counts.get('flagged', 0)} flagged (what the rules allow: a small sub-district "
+            "keeping its one centre, residents only touring service reaches), "
+            f"{counts.get('violation', 0)} in violation, of {len(comp)}.</p>"
+        )
+        if result.unit_kinds:
+            parts.append(f'<p class="meta">{_e(result.unit_kinds)}</p>')
+        comp["verdict"] = verdicts
         parts.append(
             _table(
                 comp,
                 {
                     "unit_id": ("unit", None),
                     "name_flag": ("name", None),
+                    "kind": ("kind", None),
                     "population": ("population", "{:,.0f}"),
-                    "required_centres": ("required centres (R1)", "{:d}"),
+                    "required_centres": ("required centres (R1/R2)", "{:d}"),
                     "planned_centres": ("planned centres", "{:d}"),
                     "shortfall": ("shortfall", "{:d}"),
                     "outside_band": ("outside band", "{:d}"),
                     "share_pct": ("coverage %", "{:.1f}"),
                     "population_beyond": ("beyond circle", "{:,.0f}"),
                     "touring_population": ("touring (R3)", "{:,.0f}"),
-                    "status": ("status", None),
+                    "verdict": ("verdict", None),
+                    "reason": ("reason", None),
                 },
-                cls=lambda r: "" if r["status"] == "ok" else "bad",
+                cls=lambda r: {"ok": "", "flagged": "flag"}.get(r["verdict"], "bad"),
             )
         )
         parts.append(f'<p class="meta">rules: {_e(comp["rules"].iloc[0])}</p>')
@@ -475,6 +578,9 @@ def render_report(
     new = new_sites_table(result)
     parts.append(f"<h2>New sites ({len(new)})</h2>")
     if len(new):
+        tiered = (
+            {"tier": ("tier", None), "rule": ("rule", None)} if result.steps is not None else {}
+        )
         parts.append(
             _table(
                 new,
@@ -482,6 +588,7 @@ def render_report(
                     "site_id": ("site", None),
                     "name": ("name", None),
                     "kind": ("kind", None),
+                    **tiered,
                     "lon": ("longitude (WGS84)", "{:.6f}"),
                     "lat": ("latitude (WGS84)", "{:.6f}"),
                     "assigned_population": ("assigned residents", "{:,.0f}"),

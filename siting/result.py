@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from siting._json import json_number
+from siting._json import json_number, jsonable
 from siting.coverage import Coverage
 from siting.scenario import Scenario
 from solvers import Solution
@@ -47,7 +47,13 @@ class PlanResult:
         compliance: the per-unit compliance report (see
             :func:`siting.compliance.compliance_table`): required vs planned centres (R1),
             band status of the centres, coverage within the circle (R6), population beyond it
-            and touring-service demand (R3); ``None`` without units.
+            and touring-service demand (R3), each unit's ``status`` and ``reason``; ``None``
+            without units.
+        touring: a rules plan's touring-service list (R3): villages (or demand points) no
+            fixed facility reaches within the circle, with population, reason and location.
+        village_groups: a rules plan's villages with their joint-clinic group (R3).
+        steps: a rules plan's steps in order: rule, tier, new sites, status, seconds.
+        unit_kinds: where the units' kinds came from (a rules plan), as a sentence.
     """
 
     scenario: Scenario
@@ -62,6 +68,10 @@ class PlanResult:
     travel: TravelCosts
     timings: dict[str, float]
     compliance: pd.DataFrame | None = None
+    touring: gpd.GeoDataFrame | None = None
+    village_groups: gpd.GeoDataFrame | None = None
+    steps: pd.DataFrame | None = None
+    unit_kinds: str | None = None
 
     @property
     def status(self) -> str:
@@ -100,11 +110,31 @@ class PlanResult:
         }
         if self.coverage is not None:
             out["coverage"] = self.coverage.as_dict()
+        if self.steps is not None:
+            out["steps"] = [
+                {k: v for k, v in rec.items() if v is not None} for rec in jsonable(self.steps.to_dict("records"))
+            ]
+            tiers = chosen["tier"].astype(str) if "tier" in chosen.columns else None
+            if tiers is not None:
+                out["sites"]["by_tier"] = {
+                    str(t): {
+                        "existing": int(((tiers == t) & (chosen["status"] == "existing")).sum()),
+                        "new": int(((tiers == t) & (chosen["status"] == "new")).sum()),
+                    }
+                    for t in sorted(set(tiers))
+                }
+            out["unit_kinds"] = self.unit_kinds
+        if self.touring is not None:
+            out["touring"] = {
+                "entries": len(self.touring),
+                "population": round(float(self.touring["population"].sum()), 3),
+            }
         if self.compliance is not None:
             c = self.compliance
             out["compliance"] = {
                 "units": len(c),
                 "units_ok": int((c["status"] == "ok").sum()),
+                "units_flagged": int((c["status"] == "flagged").sum()),
                 "required_centres": int(c["required_centres"].sum()),
                 "planned_centres": int(c["planned_centres"].sum()),
                 "shortfall": int(c["shortfall"].sum()),
@@ -112,13 +142,17 @@ class PlanResult:
                     (c["centres_below_band"] + c["centres_above_band"]).sum()
                 ),
                 "touring_population": round(float(c["touring_population"].sum()), 3),
+                "population_beyond": round(float(c["population_beyond"].sum()), 3),
                 "rules": str(c["rules"].iloc[0]) if len(c) else None,
+                "table": jsonable(c.to_dict("records")),
             }
         return out
 
     def layers(self, *, assignment_lines: bool = True) -> dict[str, gpd.GeoDataFrame]:
         """GeoDataFrames for export: ``sites``, ``candidates``, ``demand``, ``assignments``,
-        ``service_areas`` (network runs) and ``admin_units`` (when units were given)."""
+        ``service_areas`` (network runs), ``touring`` and ``village_groups`` (rules plans),
+        ``admin_units`` and ``compliance`` (the compliance table on the unit polygons; when
+        units were given)."""
         out: dict[str, gpd.GeoDataFrame] = {
             "sites": self.chosen_sites.reset_index(drop=True),
             "candidates": self.sites[self.sites["status"] == "candidate"].reset_index(drop=True),
@@ -129,6 +163,10 @@ class PlanResult:
         areas = self.service_areas()
         if areas is not None:
             out["service_areas"] = areas
+        if self.touring is not None:
+            out["touring"] = self.touring
+        if self.village_groups is not None:
+            out["village_groups"] = self.village_groups.reset_index(drop=True)
         if self.units is not None and self.scenario.units is not None:
             geo = self.scenario.units[["unit_id", "geometry"]].copy()
             geo["unit_id"] = geo["unit_id"].astype(str)
@@ -145,6 +183,14 @@ class PlanResult:
                 geometry="geometry",
                 crs=self.scenario.units.crs,
             )
+            if self.compliance is not None:
+                comp = self.compliance.copy()
+                comp["unit_id"] = comp["unit_id"].astype(str)
+                out["compliance"] = gpd.GeoDataFrame(
+                    comp.merge(geo, on="unit_id", how="left"),
+                    geometry="geometry",
+                    crs=self.scenario.units.crs,
+                )
         return out
 
     def _assignment_lines(self) -> gpd.GeoDataFrame:

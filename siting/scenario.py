@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import shapely
 
 from siting_errors import CRSError, InputError
 
@@ -22,12 +23,19 @@ if TYPE_CHECKING:
     from geodata.network import Roads
     from siting.rules import RulePreset
 
-__all__ = ["MODELS", "MODES", "Scenario"]
+__all__ = ["COUNTY_STEPS", "MODELS", "MODES", "UNIT_KINDS", "Scenario"]
 
 logger = logging.getLogger(__name__)
 
-#: Models a scenario can run.
-MODELS: tuple[str, ...] = ("lscp", "mclp", "pmedian", "pcenter")
+#: Models a scenario can run: one facility-location model, or ``rules`` (the planning
+#: documents' rules step by step, :mod:`siting.ruleplan`).
+MODELS: tuple[str, ...] = ("lscp", "mclp", "pmedian", "pcenter", "rules")
+#: Administrative kinds of a unit the rules know (R5): sub-district (街道) or township (乡镇苏木).
+UNIT_KINDS: tuple[str, ...] = ("subdistrict", "township")
+#: County-level rule steps a rules plan can add when asked.
+COUNTY_STEPS: tuple[str, ...] = ("R7", "R9", "R10")
+#: Site id prefix of the candidate clinic sites a rules plan adds at its villages (R3).
+VILLAGE_SITE_PREFIX = "V:"
 #: Travel modes.
 MODES: tuple[str, ...] = ("walk", "drive")
 #: Straight-line speeds (km/h) used when no road network is given, with the detour factor.
@@ -73,9 +81,12 @@ class Scenario:
         demand: points with ``demand_id`` and ``population`` (see :mod:`geodata.population`).
         sites: existing and candidate sites with ``site_id`` and ``existing`` (bool); existing
             sites are always open (fixed).
-        model: one of :data:`MODELS`.
+        model: one of :data:`MODELS`; ``rules`` plans by the planning documents' rules
+            (:func:`siting.ruleplan.plan_by_rules`).
         new_sites: how many *new* sites to open (MCLP, p-median, p-center); the existing ones
-            come on top. Not used by LSCP, which finds the fewest new sites itself.
+            come on top. Not used by LSCP, which finds the fewest new sites itself. For
+            ``rules``: ``None`` (the rules decide) or ``0`` (open nothing new: judge the open
+            sites as they are, e.g. a baseline or a what-if edit).
         threshold_minutes: the service circle (rule R6: 10 minutes); coverage is
             ``time <= threshold``. Required for LSCP / MCLP; for p-median / p-center it is used
             for the coverage score only (``None`` to skip it).
@@ -94,6 +105,18 @@ class Scenario:
         name: a label for outputs.
         rules: the planning rules (a :class:`siting.rules.RulePreset`) for the compliance
             report per admin unit; ``None`` uses the packaged Inner Mongolia preset.
+        villages: administrative villages (``village_id``, ``name``, ``population``; points
+            or polygons) for rule R3 (joint clinics, touring service); a rules plan adds each
+            village as a candidate village-clinic site ``V:<village_id>``.
+        pois: activity centres / elderly homes (points) for rule R4's co-location preference.
+        unit_kind_column: the column of ``units`` holding each unit's kind (``subdistrict`` /
+            ``township``, or 街道 / 乡 / 镇 / 苏木); default ``kind`` when ``units`` has it,
+            else the kind is read from the name's suffix.
+        unit_kind: one kind for every unit (overrides the column and the names).
+        station_budget: the most new stations / village clinics the circle step (R6) may open;
+            ``None`` opens the fewest that close the circle (LSCP), a number maximises the
+            residents inside the circle with at most that many (MCLP).
+        county_steps: county rule steps to add to a rules plan (``R7``, ``R9``, ``R10``).
     """
 
     demand: gpd.GeoDataFrame
@@ -114,6 +137,12 @@ class Scenario:
     name: str = "plan"
     options: dict[str, Any] = field(default_factory=dict)
     rules: RulePreset | None = None
+    villages: gpd.GeoDataFrame | None = None
+    pois: gpd.GeoDataFrame | None = None
+    unit_kind_column: str | None = None
+    unit_kind: str | None = None
+    station_budget: int | None = None
+    county_steps: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:  # noqa: C901 - one check per field, in field order
         from siting.rules import RulePreset
@@ -156,9 +185,25 @@ class Scenario:
                 raise InputError(f"`threshold_minutes` must be a number > 0, got {t!r}")
         elif self.model in ("lscp", "mclp"):
             raise InputError(f"`threshold_minutes` is required for model {self.model!r}")
+        if "tier" in sites.columns:
+            sites = sites.assign(tier=sites["tier"].fillna("").astype(str))
+            object.__setattr__(self, "sites", sites)
+        if self.model == "rules":
+            self._check_rules_inputs()
+            sites = self.sites
         n_existing = int(sites["existing"].astype(bool).sum())
         n_candidates = len(sites) - n_existing
-        if self.model != "lscp":
+        if self.model == "rules":
+            if self.new_sites not in (None, 0) or isinstance(self.new_sites, bool):
+                raise InputError(
+                    "`new_sites` of a rules plan must be None (the rules decide how many) or 0 "
+                    f"(judge the open sites only), got {self.new_sites!r}"
+                )
+            if self.threshold_minutes is None:
+                raise InputError(
+                    "`threshold_minutes` (the R6 circle) is required for model 'rules'"
+                )
+        elif self.model != "lscp":
             if self.new_sites is None:
                 raise InputError(f"`new_sites` is required for model {self.model!r}")
             if isinstance(self.new_sites, bool) or int(self.new_sites) != self.new_sites:
@@ -183,6 +228,82 @@ class Scenario:
         if self.units is not None:
             _check_frame(self.units, "units", ("unit_id", "name"))
 
+    def _check_rules_inputs(self) -> None:
+        """Validate the rules plan's own inputs; add the villages as candidate clinic sites."""
+        if self.unit_kind is not None and self.unit_kind not in UNIT_KINDS:
+            raise InputError(
+                f"`unit_kind` must be one of {', '.join(UNIT_KINDS)}, got {self.unit_kind!r}"
+            )
+        if self.unit_kind_column is not None:
+            if self.units is None:
+                raise InputError("`unit_kind_column` needs `units` (admin unit polygons)")
+            if self.unit_kind_column not in self.units.columns:
+                raise InputError(
+                    f"`unit_kind_column` {self.unit_kind_column!r} is not a column of `units` "
+                    f"(columns: {[c for c in self.units.columns if c != 'geometry']})"
+                )
+        budget = self.station_budget
+        if budget is not None and (isinstance(budget, bool) or int(budget) != budget or budget < 0):
+            raise InputError(f"`station_budget` must be an integer >= 0, got {budget!r}")
+        steps = tuple(self.county_steps)
+        unknown = [s for s in steps if s not in COUNTY_STEPS]
+        if unknown:
+            raise InputError(
+                f"`county_steps` must be among {', '.join(COUNTY_STEPS)}, got {unknown[0]!r}"
+            )
+        object.__setattr__(self, "county_steps", steps)
+        if self.pois is not None:
+            _check_frame(self.pois, "pois", ())
+        if self.villages is None:
+            return
+        villages = _check_frame(self.villages, "villages", ("village_id", "population"))
+        pop = pd.to_numeric(villages["population"], errors="coerce").to_numpy(dtype=float)
+        if (~np.isfinite(pop) | (pop < 0)).any():
+            i = int(np.flatnonzero(~np.isfinite(pop) | (pop < 0))[0])
+            raise InputError(
+                f"`villages.population` must be finite and >= 0, got "
+                f"{villages['population'].iloc[i]!r} for village_id "
+                f"{villages['village_id'].iloc[i]!r}"
+            )
+        ids = villages["village_id"].astype(str)
+        if ids.duplicated().any():
+            raise InputError(
+                f"`village_id` values must be unique, got duplicates "
+                f"{ids[ids.duplicated()][:5].tolist()}"
+            )
+        site_ids = VILLAGE_SITE_PREFIX + ids
+        have = set(self.sites["site_id"].astype(str))
+        missing = ~site_ids.isin(have).to_numpy()
+        if not missing.any():
+            return
+        geoms = villages.geometry.to_numpy()
+        points = np.where(shapely.get_type_id(geoms) == 0, geoms, shapely.point_on_surface(geoms))
+        names = (
+            villages["name"].fillna("").astype(str).to_numpy()
+            if "name" in villages.columns
+            else ids.to_numpy()
+        )
+        extra = gpd.GeoDataFrame(
+            {
+                "site_id": site_ids.to_numpy()[missing],
+                "name": names[missing],
+                "existing": False,
+                "tier": "village_clinic",
+            },
+            geometry=points[missing],
+            crs=villages.crs,
+        ).to_crs(self.sites.crs)
+        sites = self.sites
+        if "tier" not in sites.columns:
+            sites = sites.assign(tier="")
+        if sites.geometry.name != "geometry":
+            extra = extra.rename_geometry(sites.geometry.name)
+        merged = pd.concat([sites, extra], ignore_index=True)
+        merged = gpd.GeoDataFrame(merged, geometry=sites.geometry.name, crs=sites.crs)
+        merged["existing"] = merged["existing"].fillna(False).astype(bool)
+        merged["tier"] = merged["tier"].fillna("").astype(str)
+        object.__setattr__(self, "sites", merged)
+
     # ------------------------------------------------------------------ derived
     @property
     def search_cutoff_minutes(self) -> float:
@@ -190,7 +311,14 @@ class Scenario:
         if self.cutoff_minutes is not None:
             base = self.cutoff_minutes
             return max(base, self.threshold_minutes or 0.0)
-        return max(30.0, 3.0 * (self.threshold_minutes or 20.0))
+        base = max(30.0, 3.0 * (self.threshold_minutes or 20.0))
+        if self.model == "rules" and self.county_steps:
+            from siting.rules import default_rules
+
+            rules = self.rules or default_rules()
+            for code in self.county_steps:
+                base = max(base, float(getattr(rules.rule(code), "threshold_minutes", 0.0)))
+        return base
 
     @property
     def existing_mask(self) -> np.ndarray:
@@ -222,4 +350,15 @@ class Scenario:
             "backend": self.backend,
             "time_limit": self.time_limit,
             "rules": None if self.rules is None else self.rules.name,
-        }
+        } | (
+            {
+                "villages": None if self.villages is None else len(self.villages),
+                "pois": None if self.pois is None else len(self.pois),
+                "unit_kind_column": self.unit_kind_column,
+                "unit_kind": self.unit_kind,
+                "station_budget": self.station_budget,
+                "county_steps": list(self.county_steps),
+            }
+            if self.model == "rules"
+            else {}
+        )

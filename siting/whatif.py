@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +24,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from siting.cases import real_data_dir
 from siting.planning import Progress, TravelCosts, plan
 from siting.result import PlanResult
 from siting.rules import RulePreset, default_rules, load_rules
@@ -36,10 +36,12 @@ __all__ = [
     "Comparison",
     "TravelCache",
     "add_site",
+    "broken_rules",
     "compare",
     "configure",
     "demo_case",
     "export_scenario",
+    "judged",
     "map_layers",
     "open_site_ids",
     "real_case",
@@ -63,22 +65,23 @@ def demo_case(
     *,
     seed: int = 0,
     population: int = 300_000,
+    model: str = "mclp",
     new_sites: int = 6,
     threshold_minutes: float = 10.0,
     mode: str = "walk",
     cutoff_minutes: float = 45.0,
 ) -> Scenario:
-    """The synthetic demo city (:mod:`geodata.synthetic`) as a what-if scenario.
+    """The synthetic demo city (:func:`siting.demo.demo_city`) as a what-if scenario;
+    ``model="rules"`` plans it by the rules.
 
     ``cutoff_minutes`` (default 45) bounds the travel-time search once, so thresholds up to it
     re-solve without recomputing travel times.
     """
-    from geodata.synthetic import synthetic_city
-    from siting.demo import demo_scenario
+    from siting.demo import demo_city, demo_scenario
 
-    city = synthetic_city(seed=seed, population=population)
+    city = demo_city(seed=seed, population=population)
     scenario = demo_scenario(
-        city, new_sites=new_sites, threshold_minutes=threshold_minutes, mode=mode
+        city, new_sites=new_sites, threshold_minutes=threshold_minutes, mode=mode, model=model
     )
     return scenario.replace(cutoff_minutes=cutoff_minutes, name="what-if")
 
@@ -87,18 +90,11 @@ def demo_case(
 REAL_CASES: dict[str, str] = {"sao-paulo": "osm-sao-paulo-r5py-sample"}
 
 
-def real_data_dir() -> Path:
-    """The real-data folder: ``$SITING_DATA_DIR``, else ``../shared/data`` beside the repo."""
-    env = os.environ.get("SITING_DATA_DIR")
-    if env:
-        return Path(env)
-    return Path(__file__).resolve().parents[2] / "shared" / "data"
-
-
 def real_case(
     name: str = "sao-paulo",
     *,
     data_dir: str | Path | None = None,
+    model: str = "mclp",
     new_sites: int = 8,
     threshold_minutes: float = 10.0,
     mode: str = "walk",
@@ -136,8 +132,8 @@ def real_case(
         demand=demand,
         sites=sites,
         roads=load_roads(folder / "spo_osm.pbf", mode=mode),
-        model="mclp",
-        new_sites=new_sites,
+        model=model,
+        new_sites=None if model in ("rules", "lscp") else new_sites,
         threshold_minutes=threshold_minutes,
         mode=mode,
         cutoff_minutes=cutoff_minutes,
@@ -207,13 +203,15 @@ def add_site(
     lon: float | None = None,
     lat: float | None = None,
     name: str | None = None,
+    tier: str | None = None,
 ) -> Scenario:
     """A copy of ``scenario`` with one more site forced open.
 
     Either ``site_id`` of a candidate (from the list) or ``lon`` / ``lat`` in WGS84 (a click on
     the map; the site gets the id ``ADD1``, ``ADD2``, ...). The site becomes fixed open like an
     existing one (``existing`` True) and is flagged ``added`` True; ``new_sites`` more are still
-    chosen by the model on top of it.
+    chosen by the model on top of it. ``tier`` (a rules plan) says which facility it is, e.g.
+    ``community_health_service_station``; by default the unit's centre tier.
     """
     sites = _sites_with_added(scenario)
     ids = sites["site_id"].astype(str)
@@ -252,6 +250,16 @@ def add_site(
         sites = gpd.GeoDataFrame(sites, geometry=scenario.sites.geometry.name, crs=row.crs)
         sites["existing"] = sites["existing"].astype(bool)
         sites["added"] = sites["added"].astype(bool)
+    if tier is not None or "tier" in sites.columns:
+        if "tier" not in sites.columns:
+            sites["tier"] = ""
+        sites["tier"] = sites["tier"].fillna("").astype(str)
+        if tier is not None:
+            target = str(site_id) if site_id is not None else str(sites["site_id"].iloc[-1])
+            sites.loc[sites["site_id"].astype(str) == target, "tier"] = tier
+        if "rule" in sites.columns:
+            target = str(site_id) if site_id is not None else str(sites["site_id"].iloc[-1])
+            sites.loc[sites["site_id"].astype(str) == target, "rule"] = "what-if"
     logger.debug("added site %s", site_id or sites["site_id"].iloc[-1])
     return scenario.replace(sites=sites)
 
@@ -355,6 +363,24 @@ def run_scenario(
     return result
 
 
+def judged(result: PlanResult) -> Scenario:
+    """A rules plan frozen for what-if edits: its open sites fixed with their tier and rule,
+    nothing new placed (:func:`siting.workflow.judged_scenario`). Edit it with
+    :func:`add_site` / :func:`remove_site`, run it with :func:`run_scenario` (same travel
+    times) and see what the edit breaks with :func:`broken_rules`."""
+    from siting.workflow import judged_scenario
+
+    return judged_scenario(result)
+
+
+def broken_rules(before: PlanResult, after: PlanResult) -> pd.DataFrame:
+    """Units whose compliance an edit made worse, with the rules it breaks
+    (:func:`siting.workflow.broken_rules`)."""
+    from siting.workflow import broken_rules as _broken
+
+    return _broken(before, after)
+
+
 def scenario_summary(result: PlanResult) -> dict[str, Any]:
     """The few numbers a what-if panel shows: coverage share and population, sites, mean
     travel time, parameters."""
@@ -380,6 +406,18 @@ def scenario_summary(result: PlanResult) -> dict[str, Any]:
         "mean_travel_minutes": None
         if not np.isfinite(result.mean_travel_minutes)
         else round(float(result.mean_travel_minutes), 3),
+    } | _compliance_counts(result)
+
+
+def _compliance_counts(result: PlanResult) -> dict[str, Any]:
+    comp = result.compliance
+    if comp is None:
+        return {}
+    status = comp["status"].astype(str)
+    return {
+        "units_ok": int((status == "ok").sum()),
+        "units_flagged": int((status == "flagged").sum()),
+        "units_violating": int((~status.isin(["ok", "flagged"])).sum()),
     }
 
 

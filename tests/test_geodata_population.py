@@ -19,6 +19,7 @@ from geodata.population import (
     load_population,
     load_population_raster,
     load_population_vector,
+    spread_population,
 )
 from siting_errors import CRSError, DataNotFoundError, InputError, UnsupportedFormatError
 
@@ -409,3 +410,38 @@ def test_beijing_population_from_the_csv(data_dir: Path) -> None:
     assert demand["population"].sum() == 20_755_648  # SOURCE.md
     npy = np.load(folder / "worldpop.npy", allow_pickle=False)
     np.testing.assert_array_equal(demand["population"].to_numpy(), npy[:, 0])
+
+
+def test_spread_population_over_polygon_area(tmp_path: Path) -> None:
+    # a 1 km x 500 m rectangle (12,000 residents) on a 250 m grid: 4 x 2 cells of 1,500 each;
+    # an L-shaped polygon's parts weigh by area; a point stays a point
+    rect = box(500_000, 4_500_000, 501_000, 4_500_500)
+    ell = Polygon(
+        [(502_000, 4_500_000), (502_500, 4_500_000), (502_500, 4_500_250),
+         (502_250, 4_500_250), (502_250, 4_500_500), (502_000, 4_500_500)]
+    )  # fmt: skip
+    areas = gpd.GeoDataFrame(
+        {"demand_id": ["r", "l", "p"], "population": [12_000.0, 3_000.0, 7.0]},
+        geometry=[rect, ell, Point(503_000, 4_500_000)],
+        crs=UTM,
+    )
+    out = spread_population(areas, spacing=250.0)
+    r = out[out["area_id"] == "r"]
+    assert len(r) == 8 and r["population"].tolist() == pytest.approx([1_500.0] * 8)
+    assert shapely.contains(rect, r.geometry.to_numpy()).all()  # inside, never a centroid
+    ell_pts = out[out["area_id"] == "l"]
+    assert len(ell_pts) == 3 and ell_pts["population"].sum() == pytest.approx(3_000.0)
+    assert out.loc[out["area_id"] == "p", "demand_id"].tolist() == ["p"]
+    assert out["demand_id"].is_unique and out.crs == areas.crs
+    # a large polygon is capped at max_points cells (coarser grid), its sum kept
+    coarse = spread_population(areas.iloc[:1], spacing=10.0, max_points=50)
+    assert 40 <= len(coarse) <= 80 and coarse["population"].sum() == pytest.approx(12_000.0)
+    with pytest.raises(InputError, match="`spacing` must be a number of metres > 0"):
+        spread_population(areas, spacing=0)
+    # the loader spreads polygons when asked (siting plan --polygon-spacing)
+    path = tmp_path / "areas.geojson"
+    areas.to_crs("EPSG:4326").to_file(path)
+    one_each = load_population_vector(path)
+    spread = load_population_vector(path, polygon_spacing=250.0)
+    assert len(one_each) == 3 and len(spread) == 8 + 3 + 1
+    assert spread["population"].sum() == pytest.approx(15_007.0)

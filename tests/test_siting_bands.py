@@ -1,69 +1,77 @@
-"""R1 band plans: every centre serves 30,000–100,000 residents, within its sub-district."""
+"""R1 band plans of one sub-district: every centre serves 30,000–100,000 residents."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import geopandas as gpd
 import numpy as np
 import pytest
-from shapely.geometry import box
 
-from siting.bands import plan_centre_bands
-from siting.rules import default_rules, rules_from_dict, rules_to_dict
+from siting import InputError
+from siting.bands import demand_clusters, plan_unit_centres
+from siting.rules import default_rules
 
 R1 = default_rules().R1
 
 
-def _units(pops: list[float]) -> gpd.GeoDataFrame:
-    return gpd.GeoDataFrame(
-        {"name": [f"u{k}" for k in range(len(pops))], "population": pops},
-        geometry=[
-            box(500_000 + 5000 * k, 4_500_000, 504_000 + 5000 * k, 4_504_000)
-            for k in range(len(pops))
-        ],
-        crs="EPSG:32649",
-    )
+def _line(n: int, pop_each: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """n demand points 100 m apart on a line, candidates at the same places; minutes = km."""
+    x = np.arange(n) * 100.0
+    xy = np.column_stack([x, np.zeros(n)])
+    costs = np.abs(x[:, None] - x[None, :]) / 1000.0
+    return xy, costs, np.full(n, pop_each)
 
 
-def test_band_plan_on_hand_made_units() -> None:
-    plan = plan_centre_bands(
-        _units([250_000, 20_000, 90_000]),
-        population_column="population",
-        rule=R1,
-        name_column="name",
-    )
-    table = plan.units.set_index("name")
-    assert table["required_centres"].tolist() == [4, 1, 1]
-    assert len(plan.centres) == 6
-    u0 = plan.centres[plan.centres["unit"] == "u0"]["load"]
-    assert u0.sum() == pytest.approx(250_000)
-    assert ((u0 >= 30_000 - 1e-6) & (u0 <= 100_000 + 1e-6)).all()
-    assert table.loc["u1", "flag"] == "below_min"
-    assert "straight-line" in plan.notes[0]
+def test_clusters_respect_the_cap_and_the_count() -> None:
+    rng = np.random.default_rng(1)
+    xy = rng.uniform(0, 5000, (2000, 2))
+    pop = rng.gamma(2.0, 50.0, 2000)
+    label = demand_clusters(xy, pop, cap=7_500, target=30)
+    k = label.max() + 1
+    assert k >= 30
+    sums = np.bincount(label, weights=pop)
+    assert sums.max() <= 7_500 and sums.sum() == pytest.approx(pop.sum())
+    # a single point heavier than the cap stays one cluster (it cannot be split)
+    assert demand_clusters(np.zeros((1, 2)), np.array([9e4]), cap=10, target=5).tolist() == [0]
 
 
-def test_band_plan_respects_an_edited_rule() -> None:
-    data = rules_to_dict(default_rules())
-    data["R1"]["max_population"] = 60_000
-    data["R1"]["extra_per"] = 30_000
-    rule = rules_from_dict(data).R1
-    plan = plan_centre_bands(_units([120_000]), population_column="population", rule=rule)
-    assert plan.units["required_centres"].tolist() == [3]
-    assert (plan.centres["load"] <= 60_000 + 1e-6).all()
+def test_two_centres_split_a_line_within_the_band() -> None:
+    # 120 points x 1,000 = 120,000 residents: R1 needs 2 centres, each 30,000-100,000
+    xy, costs, pop = _line(120, 1_000.0)
+    res = plan_unit_centres(costs, pop, fixed=np.zeros(120, bool), p=2, rule=R1, xy=xy)
+    assert res.status == "optimal" and not res.violations
+    assert len(res.open_sites) == 2 and res.loads.sum() == pytest.approx(120_000)
+    assert ((res.loads >= 30_000) & (res.loads <= 100_000)).all()
+    # every point goes to one of the open centres, within the unit (all points are inside)
+    assert set(np.unique(res.assignment)) == set(res.open_sites.tolist())
+    # with no binding bound the best split is two halves, centres near their medians
+    assert res.loads.tolist() == pytest.approx([60_000, 60_000])
 
 
-@pytest.mark.slow
-def test_band_plan_on_real_beijing_subdistricts(data_dir: Path) -> None:
-    folder = data_dir / "beijing-subdistrict-worldpop"
-    units = gpd.read_file(folder / "beijing.shp", encoding="utf-8")
-    units["population"] = np.load(folder / "worldpop.npy", allow_pickle=False)[:, 0]
-    plan = plan_centre_bands(units, population_column="population", rule=R1, name_column="乡")
-    assert plan.total_centres == 433 and len(plan.centres) == 433
-    assert (plan.units["status"] == "optimal").all()
-    normal = plan.units[plan.units["flag"] == ""]
-    assert (normal["violation"] == "").all()
-    assert normal["max_load"].max() <= 100_000 + 1e-6
-    assert normal["min_load"].min() >= 30_000 - 1e-6
-    by_unit = plan.centres.groupby("unit")["load"].sum()
-    assert by_unit.sum() == pytest.approx(units["population"].sum())
+def test_a_lone_centre_is_the_weighted_median() -> None:
+    xy, costs, pop = _line(5, 1.0)
+    pop = np.array([1.0, 1.0, 1.0, 1.0, 10.0])
+    res = plan_unit_centres(costs, pop, fixed=np.zeros(5, bool), p=1, rule=R1, xy=xy)
+    assert res.open_sites.tolist() == [4] and res.loads.tolist() == [14.0]
+    # an existing centre is kept whatever its position
+    fixed = np.array([True, False, False, False, False])
+    res = plan_unit_centres(costs, pop, fixed=fixed, p=1, rule=R1, xy=xy)
+    assert res.open_sites.tolist() == [0]
+
+
+def test_unavoidable_violations_are_named() -> None:
+    # 60,000 residents and 3 existing centres (kept): at most two can reach 30,000
+    xy, costs, pop = _line(60, 1_000.0)
+    fixed = np.zeros(60, bool)
+    fixed[[0, 30, 59]] = True
+    res = plan_unit_centres(costs, pop, fixed=fixed, p=3, rule=R1, xy=xy)
+    assert res.ok and set(res.open_sites.tolist()) == {0, 30, 59}
+    assert res.violations and all("fewer than 30,000" in v for v in res.violations)
+    assert res.loads.sum() == pytest.approx(60_000)
+
+
+def test_bad_arguments_are_named() -> None:
+    xy, costs, pop = _line(4, 1.0)
+    with pytest.raises(InputError, match="`p` must be between"):
+        plan_unit_centres(costs, pop, fixed=np.zeros(4, bool), p=5, rule=R1, xy=xy)
+    costs[0, 1] = np.inf
+    with pytest.raises(InputError, match="must be finite"):
+        plan_unit_centres(costs, pop, fixed=np.zeros(4, bool), p=2, rule=R1, xy=xy)

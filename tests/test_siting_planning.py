@@ -162,7 +162,10 @@ def test_what_if_reuses_travel_times() -> None:
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ({"model": "kmeans"}, "`model` must be one of lscp, mclp, pmedian, pcenter, got 'kmeans'"),
+        (
+            {"model": "kmeans"},
+            "`model` must be one of lscp, mclp, pmedian, pcenter, rules, got 'kmeans'",
+        ),
         ({"mode": "bike"}, "`mode` must be one of walk, drive, got 'bike'"),
         ({"threshold_minutes": 0}, "`threshold_minutes` must be a number > 0, got 0"),
         ({"threshold_minutes": -5.0}, "`threshold_minutes` must be a number > 0"),

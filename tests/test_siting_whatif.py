@@ -97,7 +97,8 @@ def test_remove_existing_site_restricts_cached_travel(case: dict) -> None:
     after = whatif.run_scenario(closed, cache=cache)
     assert cache.misses == misses  # a subset of the cached sites: no new travel times
     c = whatif.compare(case["result"], after)
-    assert c.sites_removed == ["E01"]
+    # E01 closed (MCLP may also move some of its new sites around the gap)
+    assert "E01" in c.sites_removed and "E01" not in whatif.open_site_ids(after)
     assert c.coverage_gained <= 1e-12
     with pytest.raises(InputError, match="no site"):
         whatif.remove_site(case["scenario"], "E99")
@@ -149,7 +150,8 @@ def test_map_layers_are_wgs84(case: dict) -> None:
 
 def test_export_scenario_is_styled(case: dict, tmp_path: Path) -> None:
     scenario = whatif.configure(case["scenario"], threshold_minutes=15)
-    result = whatif.run_scenario(whatif.add_site(scenario, "C03"), cache=case["cache"])
+    first = case["result"].sites.query("status == 'candidate'")["site_id"].iloc[0]
+    result = whatif.run_scenario(whatif.add_site(scenario, first), cache=case["cache"])
     path = whatif.export_scenario(result, tmp_path / "chosen.gpkg")
     layers = {name for name, _ in pyogrio.list_layers(path)} - {"layer_styles"}
     expected = result.layers()

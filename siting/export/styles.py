@@ -347,4 +347,21 @@ def default_styles(*, threshold_minutes: float = 10.0) -> dict[str, str]:
             layer="service_areas",
         ),
         "admin_units": _admin_units_style(),
+        # rules plans (issue 16); plain single-symbol styles
+        "touring": _single("marker", _marker("triangle", "255,127,0,255", 3.0), layer="touring"),
+        "village_groups": _single(
+            "marker", _marker("circle", "166,118,29,255", 2.0), layer="village_groups"
+        ),
+        "compliance": _single(
+            "fill",
+            {
+                "color": "0,0,0,0",
+                "style": "no",
+                "outline_color": "60,60,60,255",
+                "outline_style": "solid",
+                "outline_width": "0.4",
+                "outline_width_unit": "MM",
+            },
+            layer="compliance",
+        ),
     }
