@@ -25,6 +25,7 @@ import heapq
 import logging
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -124,7 +125,7 @@ def demand_clusters(
     return label
 
 
-def _violation_text(violation: dict, what: str = "a centre") -> str:
+def _violation_text(violation: dict[str, Any], what: str = "a centre") -> str:
     bound = "more than" if violation["bound"] == "capacity" else "fewer than"
     return f"{what} serves {violation['load']:,.0f} residents, {bound} {violation['limit']:,.0f}"
 

@@ -821,6 +821,11 @@ def prepare(
         name=built.name,
         quiet=quiet,
     )
+    # the plan's summary says what is real and what is derived, as the inputs' README does
+    summary_path = out / "plan" / f"{built.name}_summary.json"
+    summary = json.loads(summary_path.read_text(encoding="utf-8"))
+    summary["provenance"] = list(built.provenance)
+    summary_path.write_text(json.dumps(summary, ensure_ascii=False, indent=2), encoding="utf-8")
 
 
 @app.command()

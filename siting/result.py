@@ -111,9 +111,8 @@ class PlanResult:
         if self.coverage is not None:
             out["coverage"] = self.coverage.as_dict()
         if self.steps is not None:
-            out["steps"] = [
-                {k: v for k, v in rec.items() if v is not None} for rec in jsonable(self.steps.to_dict("records"))
-            ]
+            steps = jsonable(self.steps.to_dict("records"))
+            out["steps"] = [{k: v for k, v in rec.items() if v is not None} for rec in steps]
             tiers = chosen["tier"].astype(str) if "tier" in chosen.columns else None
             if tiers is not None:
                 out["sites"]["by_tier"] = {

@@ -111,7 +111,7 @@ class PlanRun:
     @property
     def travel(self) -> TravelCosts:
         """The travel times both share."""
-        return self.result.travel  # type: ignore[no-any-return]
+        return self.result.travel
 
 
 def run_plan(

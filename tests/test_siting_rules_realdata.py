@@ -94,6 +94,7 @@ def test_urad_middle_banner_townships_and_villages(data_dir: Path, tmp_path: Pat
     )
     summary = json.loads((out / "plan" / "urad-middle_summary.json").read_text("utf-8"))
     assert summary["status"] == "optimal"
+    assert any(line.startswith("derived") for line in summary["provenance"])
     assert summary["compliance"]["population_beyond"] == pytest.approx(
         summary["compliance"]["touring_population"]
     )
