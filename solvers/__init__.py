@@ -8,6 +8,7 @@ from solvers.models import LSCP, MCLP, CapacitatedPMedian, Model, PCenter, PMedi
 from solvers.options import BACKENDS, SolveOptions
 from solvers.result import Solution, Status
 from solvers.solve import solve
+from solvers.validation import coverage_limit, finite_non_negative
 
 __all__ = [
     "BACKENDS",
@@ -21,5 +22,7 @@ __all__ = [
     "Solution",
     "SolveOptions",
     "Status",
+    "coverage_limit",
+    "finite_non_negative",
     "solve",
 ]

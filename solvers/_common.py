@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Mapping
@@ -10,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from solvers.costs import CostMatrix
+from solvers.models import Model
 from solvers.options import SolveOptions
 from solvers.result import Solution, Status
 
@@ -44,9 +46,12 @@ def nearest_assignment(costs: CostMatrix, open_sites: np.ndarray) -> tuple[np.nd
     return assign, cost
 
 
-def describe(indices: np.ndarray, weights: np.ndarray, limit: int = 10) -> str:
-    """``"3 (weight 2), 7 (weight 1) and 4 more"``: the first demand indices with their weight."""
-    shown = ", ".join(f"{int(i)} (weight {weights[i]:g})" for i in indices[:limit])
+def describe(model: Model, indices: np.ndarray, limit: int = 10) -> str:
+    """``"d3 (weight 2), d7 (weight 1) and 4 more"``: the first demand points of ``indices``
+    by the caller's ids (``model.demand_ids``; their indices without ids), with their weight."""
+    shown = ", ".join(
+        f"{model.demand_name(i)} (weight {model.weights[i]:g})" for i in indices[:limit]
+    )
     more = f" and {len(indices) - limit} more" if len(indices) > limit else ""
     return shown + more
 
@@ -64,7 +69,7 @@ def remaining(
     if options.time_limit is None:
         return options
     left = max(options.time_limit - (time.perf_counter() - start), floor) * share
-    return SolveOptions(options.backend, left, options.mip_gap, options.threads, options.verbose)
+    return dataclasses.replace(options, time_limit=left)
 
 
 def share_deadline(options: SolveOptions, start: float, share: float) -> float | None:
@@ -132,8 +137,9 @@ def plan_solution(
     (unless ``assignment`` is given). An optimal one has gap 0 and, without a ``bound``, its
     objective as bound; any other has the gap to ``bound`` (``None`` when it is unknown)."""
     sites = np.asarray(sites, dtype=np.int64)
+    gap: float | None = 0.0
     if status == Status.OPTIMAL:
-        bound, gap = (objective if bound is None else bound), 0.0
+        bound = objective if bound is None else bound
     else:
         gap = relative_gap(objective, bound)
     return make_solution(
@@ -152,9 +158,8 @@ def plan_solution(
 
 
 def unreachable_solution(
-    model: str,
+    model: Model,
     bad: np.ndarray,
-    weights: np.ndarray,
     *,
     start: float,
     backend: str,
@@ -162,16 +167,16 @@ def unreachable_solution(
     key: str = "unreachable",
 ) -> Solution:
     """The ``infeasible`` :class:`Solution` of demand points ``bad`` that no site can serve:
-    the reason names how many, their weight, ``what`` is wrong and the first of them; their
-    indices are in ``details[key]``."""
+    the reason names how many, their weight, ``what`` is wrong and the first of them (by the
+    caller's ids); their indices are in ``details[key]``."""
     return make_solution(
-        model,
+        model.name,
         status=Status.INFEASIBLE,
         start=start,
         backend=backend,
         reason=(
-            f"{len(bad)} demand points (total weight {weights[bad].sum():g}) {what}: "
-            f"{describe(bad, weights)}"
+            f"{len(bad)} demand points (total weight {model.weights[bad].sum():g}) {what}: "
+            f"{describe(model, bad)}"
         ),
         details={key: bad.tolist()},
     )

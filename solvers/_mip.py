@@ -8,6 +8,7 @@ with numpy only (no Python expression objects), which is what makes large models
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Mapping
@@ -107,50 +108,102 @@ def highs_lp(highspy: Any, mip: MatrixMIP) -> Any:
     return lp
 
 
+def _fresh_scheduler() -> Any:
+    """highspy, with this thread's HiGHS scheduler reset (see :func:`new_highs`)."""
+    try:
+        import highspy
+    except ImportError as exc:  # pragma: no cover - highspy is a core dependency
+        raise DependencyError("the `highs` backend needs highspy: pip install highspy") from exc
+    reset = getattr(highspy.Highs, "resetThreadScheduler", None) or getattr(
+        highspy.Highs, "resetGlobalScheduler", None
+    )
+    if reset is not None:
+        reset(True)
+    return highspy
+
+
+def new_highs(options: SolveOptions) -> Any:
+    """A fresh ``highspy.Highs`` with this solve's options (log, time limit, threads) and
+    nothing left over from an earlier solve.
+
+    HiGHS keeps its worker threads in a scheduler per calling thread (a global one before
+    highspy 1.8 or so), created by the first run with that run's ``threads`` value; a later run
+    asking for another count fails with model status "Not Set", and a later default run
+    silently keeps the old count. The scheduler is therefore reset before every solve (about
+    0.1 ms), so the options of one solve never leak into the next.
+    """
+    highspy = _fresh_scheduler()
+    h = highspy.Highs()
+    h.setOptionValue("output_flag", bool(options.verbose))
+    if options.time_limit is not None:
+        h.setOptionValue("time_limit", float(options.time_limit))
+    if options.threads is not None:
+        h.setOptionValue("threads", int(options.threads))
+    return h
+
+
 @dataclass(frozen=True, eq=False)
 class LPRelaxation:
-    """The LP relaxation of a :class:`MatrixMIP`: a valid bound on the MIP and the LP point."""
+    """The LP relaxation of a :class:`MatrixMIP`: a valid bound on the MIP, the LP point and
+    its reduced costs."""
 
     bound: float
     x: np.ndarray
     time: float
+    reduced_costs: np.ndarray | None = None
 
 
 #: relative slack added to the LP objective before it is used as a bound (solver tolerances)
 _IPM_SLACK = 1e-6
 
 
-def lp_relaxation(mip: MatrixMIP, options: SolveOptions) -> LPRelaxation | None:
-    """Solve ``mip``'s LP relaxation by HiGHS's interior point method (then crossover).
+def lp_relaxation(
+    mip: MatrixMIP, options: SolveOptions, method: str = "ipm", slack: float = _IPM_SLACK
+) -> LPRelaxation | None:
+    """Solve ``mip``'s LP relaxation with HiGHS: by interior point then crossover
+    (``method="ipm"``), or by HiGHS's default choice (``"choose"``, the dual simplex on most
+    models).
 
-    On large covering LPs this is far faster than the dual simplex the MIP solver uses for
-    its root (MCLP with 11,417 coverage classes × 1,000 sites: 2.0 s against 39 s; the
-    crossover to a vertex added nothing measurable there or at 38,754 × 2,000, and without it
-    HiGHS leaves small LPs with status "unknown"). Returns None when it does not finish within
-    ``options.time_limit``. The bound is the LP optimum loosened by a relative 1e-6 (in the
-    direction that keeps it valid).
+    On large covering LPs the interior point method is far faster than the dual simplex the
+    MIP solver uses for its root (MCLP with 11,417 coverage classes × 1,000 sites: 2.0 s
+    against 39 s; the crossover to a vertex added nothing measurable there or at 38,754 ×
+    2,000, and without it HiGHS leaves small LPs with status "unknown"). Returns None when it
+    does not finish within ``options.time_limit``. The bound is the LP optimum loosened by a
+    relative ``slack`` (default 1e-6, in the direction that keeps it valid); ``reduced_costs``
+    are the column duals (for reduced-cost fixing).
     """
     import highspy
 
     start = time.perf_counter()
-    h = highspy.Highs()
-    h.setOptionValue("output_flag", bool(options.verbose))
-    h.setOptionValue("solver", "ipm")
-    h.setOptionValue("run_crossover", "on")
-    if options.time_limit is not None:
-        h.setOptionValue("time_limit", float(options.time_limit))
-    if options.threads is not None:
-        h.setOptionValue("threads", int(options.threads))
+    h = new_highs(options)
+    if method == "ipm":
+        h.setOptionValue("solver", "ipm")
+        h.setOptionValue("run_crossover", "on")
     if h.passModel(highs_lp(highspy, mip)) == highspy.HighsStatus.kError:
         raise SolverError("HiGHS rejected the LP relaxation (passModel returned an error)")
     h.run()
     if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
         return None
     value = float(h.getInfo().objective_function_value)
-    slack = _IPM_SLACK * max(1.0, abs(value))
-    bound = value + slack if mip.sense == "max" else value - slack
-    x = np.asarray(h.getSolution().col_value, dtype=np.float64)
-    return LPRelaxation(bound, x, time.perf_counter() - start)
+    loose = slack * max(1.0, abs(value))
+    bound = value + loose if mip.sense == "max" else value - loose
+    sol = h.getSolution()
+    return LPRelaxation(
+        bound,
+        np.asarray(sol.col_value, dtype=np.float64),
+        time.perf_counter() - start,
+        np.asarray(sol.col_dual, dtype=np.float64),
+    )
+
+
+def vector_objective(mip: MatrixMIP, x: np.ndarray) -> float:
+    """``c·x + offset``: the objective of the column values ``x`` themselves."""
+    return float(np.asarray(mip.c, dtype=np.float64) @ x + mip.offset)
+
+
+def _better(mip: MatrixMIP, a: float, b: float) -> bool:
+    """True when objective ``a`` is strictly better than ``b`` in ``mip``'s sense."""
+    return a > b if mip.sense == "max" else a < b
 
 
 def _solve_highspy(
@@ -159,18 +212,85 @@ def _solve_highspy(
     warm_start: np.ndarray | None,
     highs_options: Mapping[str, Any] | None = None,
 ) -> MIPOutcome:
-    try:
-        import highspy
-    except ImportError as exc:  # pragma: no cover - highspy is a core dependency
-        raise DependencyError("the `highs` backend needs highspy: pip install highspy") from exc
+    """Solve with highspy. The returned vector is checked against the objective HiGHS reports.
+
+    HiGHS 1.16 mishandles a warm start whose presolved image differs from it: presolve drops
+    a column the start has at 1 (e.g. a dominated set-cover column), HiGHS calls the rest
+    "feasible in the reduced space" with a better objective, reports that objective (and a
+    bound to match, "optimal") but returns the starting vector itself. On random LSCP
+    instances about 1 % were hit (seed 31, threshold 120: 26 sites reported as 25, the
+    optimum; on a 5 × 5 cover the start of 2 is reported as 1, below the optimum 2). When the
+    vector's own objective and the reported one disagree, the MIP is solved again without the
+    warm start (within what is left of the time limit) and that clean run is kept unless the
+    warm-started vector is strictly better; the objective returned is always the vector's.
+    """
     start = time.perf_counter()
-    h = highspy.Highs()
-    h.setOptionValue("output_flag", bool(options.verbose))
+    out = _run_highspy(mip, options, warm_start, highs_options)
+    if out.outcome.x is None or warm_start is None or out.reported is None:
+        return out.outcome
+    value = out.outcome.objective
+    assert value is not None  # a vector always has its objective
+    if abs(value - out.reported) <= 1e-9 * max(1.0, abs(out.reported)):
+        return out.outcome
+    logger.info(
+        "HiGHS reported objective %.10g but returned a vector of objective %.10g after a warm "
+        "start; solving again without it",
+        out.reported,
+        value,
+    )
+    left = options
     if options.time_limit is not None:
-        h.setOptionValue("time_limit", float(options.time_limit))
+        left = dataclasses.replace(
+            options, time_limit=max(options.time_limit - (time.perf_counter() - start), 0.05)
+        )
+    again = _run_highspy(mip, left, None, highs_options).outcome
+    first = out.outcome
+    best = again  # the clean run, unless the warm-started vector is strictly better
+    if again.x is None or again.objective is None or _better(mip, value, again.objective):
+        best = first
+    bounds = [b for b in (first.bound, again.bound) if b is not None]
+    bound = (min(bounds) if mip.sense == "max" else max(bounds)) if bounds else None
+    status = again.status if best is again else Status.FEASIBLE
+    return MIPOutcome(
+        status,
+        best.x,
+        best.objective,
+        bound,
+        relative_gap(best.objective, bound),
+        time.perf_counter() - start,
+        "highs",
+        f"{best.message} (solved again without the warm start: HiGHS returned the starting "
+        f"vector, objective {value:g}, while reporting {out.reported:g})",
+    )
+
+
+def _stopped(statuses: Any) -> tuple[Any, ...]:
+    """The HiGHS model statuses of a run stopped by a limit (those this highspy defines)."""
+    names = ("kTimeLimit", "kIterationLimit", "kInterrupt", "kSolutionLimit", "kObjectiveBound",
+             "kObjectiveTarget", "kHighsInterrupt")  # fmt: skip
+    return tuple(getattr(statuses, n) for n in names if hasattr(statuses, n))
+
+
+@dataclass(frozen=True, eq=False)
+class _HighsRun:
+    """One HiGHS run: its outcome (objective recomputed from the vector) and the objective
+    HiGHS itself reported for it."""
+
+    outcome: MIPOutcome
+    reported: float | None
+
+
+def _run_highspy(
+    mip: MatrixMIP,
+    options: SolveOptions,
+    warm_start: np.ndarray | None,
+    highs_options: Mapping[str, Any] | None = None,
+) -> _HighsRun:
+    import highspy
+
+    start = time.perf_counter()
+    h = new_highs(options)
     h.setOptionValue("mip_rel_gap", float(options.mip_gap))
-    if options.threads is not None:
-        h.setOptionValue("threads", int(options.threads))
     for key, value in (highs_options or {}).items():
         if h.setOptionValue(key, value) == highspy.HighsStatus.kError:
             raise SolverError(f"HiGHS rejected option {key}={value!r}")
@@ -197,7 +317,8 @@ def _solve_highspy(
     S = highspy.HighsModelStatus
     has_sol = info.primal_solution_status == 2  # kSolutionStatusFeasible
     x = np.asarray(h.getSolution().col_value, dtype=np.float64) if has_sol else None
-    objective = float(info.objective_function_value) if has_sol else None
+    reported = float(info.objective_function_value) if has_sol else None
+    objective = vector_objective(mip, x) if x is not None else None
     if has_int:
         bound = float(info.mip_dual_bound) if np.isfinite(info.mip_dual_bound) else None
     else:
@@ -208,15 +329,7 @@ def _solve_highspy(
     elif ms in (S.kInfeasible,):
         st, x, objective, bound = Status.INFEASIBLE, None, None, None
         message = "the model has no feasible solution"
-    elif ms in (
-        S.kTimeLimit,
-        S.kIterationLimit,
-        S.kInterrupt,
-        S.kSolutionLimit,
-        S.kObjectiveBound,
-        S.kObjectiveTarget,
-        S.kHighsInterrupt,
-    ):
+    elif ms in _stopped(S):
         st = Status.FEASIBLE if has_sol else Status.NO_SOLUTION
         message = f"stopped by {h.modelStatusToString(ms)}"
     elif ms == S.kUnboundedOrInfeasible and not has_sol:
@@ -227,7 +340,7 @@ def _solve_highspy(
     gap = 0.0 if st == Status.OPTIMAL and not has_int else relative_gap(objective, bound)
     if st == Status.OPTIMAL and gap is None:
         gap = 0.0
-    return MIPOutcome(st, x, objective, bound, gap, elapsed, "highs", message)
+    return _HighsRun(MIPOutcome(st, x, objective, bound, gap, elapsed, "highs", message), reported)
 
 
 # --------------------------------------------------------------------------- PuLP (CBC / HiGHS)
@@ -267,11 +380,12 @@ def _solve_pulp(mip: MatrixMIP, options: SolveOptions) -> MIPOutcome:
         kwargs["timeLimit"] = float(options.time_limit)
     if options.mip_gap:
         kwargs["gapRel"] = float(options.mip_gap)
+    if options.threads:
+        kwargs["threads"] = int(options.threads)
     if options.backend == "cbc":
-        if options.threads:
-            kwargs["threads"] = int(options.threads)
         solver = pulp.PULP_CBC_CMD(**kwargs)
     else:
+        _fresh_scheduler()  # PuLP's HiGHS runs in this thread too
         solver = pulp.HiGHS(**kwargs)
     if not solver.available():
         raise DependencyError(f"PuLP solver for backend {options.backend!r} is not available")
@@ -293,8 +407,19 @@ def _solve_pulp(mip: MatrixMIP, options: SolveOptions) -> MIPOutcome:
             "the model has no feasible solution",
         )
     if sol_status == pulp.LpSolutionOptimal:
+        # PuLP reports no bound: optimal within ``mip_gap`` bounds the optimum by the gap
+        assert objective is not None
+        slack = float(options.mip_gap) * abs(objective)
+        bound = objective + slack if mip.sense == "max" else objective - slack
         return MIPOutcome(
-            Status.OPTIMAL, x, objective, objective, 0.0, elapsed, options.backend, "optimal"
+            Status.OPTIMAL,
+            x,
+            objective,
+            bound,
+            relative_gap(objective, bound),
+            elapsed,
+            options.backend,
+            "optimal" if not options.mip_gap else "optimal within the MIP gap",
         )
     if has_sol:
         return MIPOutcome(

@@ -15,6 +15,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from siting_errors import InputError
+from solvers.validation import coverage_limit
 
 __all__ = ["CostMatrix"]
 
@@ -140,21 +141,24 @@ class CostMatrix:
         return np.repeat(np.arange(self.n_demand, dtype=np.int64), np.diff(self.indptr))
 
     def _kept(self, threshold: float) -> tuple[np.ndarray, np.ndarray]:
-        """The entries with ``cost <= threshold`` and the CSR row pointer of those entries."""
-        mask = self.data <= threshold
+        """The entries within ``threshold`` (see :func:`~solvers.validation.coverage_limit`)
+        and the CSR row pointer of those entries."""
+        mask = self.data <= coverage_limit(threshold)
         kept = np.concatenate([[0], np.cumsum(mask, dtype=np.int64)])
         return mask, kept[self.indptr]
 
     def within(self, threshold: float) -> sp.csr_array:
-        """Boolean coverage matrix: ``cost <= threshold`` (inclusive), unreachable pairs False."""
+        """Boolean coverage matrix: ``cost <= threshold`` (inclusive, with the tolerance of
+        :func:`~solvers.validation.coverage_limit`), unreachable pairs False."""
         mask, indptr = self._kept(threshold)
         return sp.csr_array(
             (np.ones(int(mask.sum()), dtype=bool), self.indices[mask], indptr), shape=self.shape
         )
 
     def truncated(self, threshold: float) -> CostMatrix:
-        """The pairs with ``cost <= threshold`` (inclusive) as a cost matrix; the others
-        become unreachable."""
+        """The pairs with ``cost <= threshold`` (inclusive, with the tolerance of
+        :func:`~solvers.validation.coverage_limit`) as a cost matrix; the others become
+        unreachable."""
         mask, indptr = self._kept(threshold)
         return CostMatrix(indptr, self.indices[mask], self.data[mask], self.shape)
 

@@ -245,9 +245,8 @@ def solve_lscp(model: LSCP, options: SolveOptions) -> Solution:
     classes = coverage_classes(costs.within(model.threshold), w, fixed)
     if len(classes.uncoverable):
         return unreachable_solution(
-            "lscp",
+            model,
             classes.uncoverable,
-            w,
             start=start,
             backend=options.backend,
             what=f"have no candidate within the threshold {model.threshold:g}",

@@ -1,4 +1,5 @@
-"""MIP builders of the covering, maximal covering and p-median models, as sparse arrays.
+"""MIP builders of the covering, maximal covering, p-median and capacitated p-median models,
+as sparse arrays.
 
 Pure functions: data in, :class:`~solvers._mip.MatrixMIP` out, vectorised (no Python loop over
 demand points). The ``solve_*`` functions live in :mod:`solvers.covering`,
@@ -31,12 +32,18 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
+from solvers._capacity import CapacityPairs, LoadPlan, load_violations
 from solvers._mip import MatrixMIP
 from solvers._pairs import SortedPairs
+from solvers.models import CapacitatedPMedian
 
 __all__ = [
+    "CapacitatedLayout",
     "Levels",
     "RadiusModel",
+    "capacitated_mip",
+    "capacitated_plan",
+    "capacitated_vector",
     "max_cover_mip",
     "pmedian_levels",
     "pmedian_radius_mip",
@@ -230,3 +237,144 @@ def pmedian_radius_mip(
     last_cost = np.full(n, INF)
     last_cost[lv_row[is_last]] = lv_cost[is_last]
     return RadiusModel(mip, m, lv_row[has_z], lv_cost[has_z], last_cost, complete)
+
+
+# --------------------------------------------------------------------------- capacitated p-median
+# Over the stored (reachable) pairs only: a pair the caller leaves out of the cost matrix is
+# never assigned. Rows: assignment (every active demand once), strong linking x_ij <= y_j,
+# capacity (+ over_j in soft mode), min load (- under_j), Σ y = p; fixed y = 1.
+@dataclass(frozen=True, eq=False)
+class CapacitatedLayout:
+    """Column layout of the MIP: y (sites) | x (pairs) | over | under (soft mode)."""
+
+    n_sites: int
+    r: np.ndarray
+    j: np.ndarray
+    c: np.ndarray
+    soft: bool
+
+    @property
+    def n_x(self) -> int:
+        return len(self.r)
+
+    @property
+    def x0(self) -> int:
+        return self.n_sites
+
+    @property
+    def over0(self) -> int:
+        return self.n_sites + self.n_x
+
+
+def capacitated_mip(
+    model: CapacitatedPMedian,
+    pairs: CapacityPairs,
+    r: np.ndarray,
+    j: np.ndarray,
+    c: np.ndarray,
+    penalty: float,
+    site_ok: np.ndarray,
+    strong: bool = True,
+) -> tuple[MatrixMIP, CapacitatedLayout]:
+    """The capacitated p-median MIP over the pairs ``(r, j, c)`` (a subset of ``pairs``), with
+    sites where ``site_ok`` is False closed and soft-mode slacks at ``penalty`` per unit::
+
+        min  Σ w_i c_ij x_ij  (+ penalty · Σ_j (over_j + under_j) in soft mode)
+        s.t. Σ_j x_ij = 1                                 every active demand
+             Σ_i l_i x_ij <= capacity_j y_j (+ over_j)    upper load bound
+             Σ_i l_i x_ij >= min_load_j y_j (- under_j)   lower load bound
+             x_ij <= y_j                                  strong linking (``strong``)
+             Σ_j y_j = p,  y_j = 1 for fixed sites,  x, y binary
+    """
+    n_d, n_s = model.costs.shape
+    load = model.loads
+    cap, low = np.asarray(model.capacity), np.asarray(model.min_load)
+    lay = CapacitatedLayout(n_s, r, j, c, model.soft)
+    n_x = lay.n_x
+    act = np.flatnonzero(pairs.active)
+    row_of = np.full(n_d, -1, dtype=np.int64)
+    row_of[act] = np.arange(len(act))
+    n_a = len(act)
+    soft = model.soft
+    n_cols = n_s + n_x + (2 * n_s if soft else 0)
+    xc = n_s + np.arange(n_x)
+    sites = np.arange(n_s)
+    # rows: assignment (n_a) | link (n_x) | capacity (n_s) | min load (n_s) | count (1)
+    lk = np.arange(n_x) if strong or soft else np.flatnonzero(load[r] <= 0)
+    n_l = len(lk)
+    link0, cap0 = n_a, n_a + n_l
+    low0 = cap0 + n_s
+    p_row = low0 + n_s
+    ri = [row_of[r], link0 + np.arange(n_l), link0 + np.arange(n_l), cap0 + j, cap0 + sites,
+          low0 + j, low0 + sites, np.full(n_s, p_row)]  # fmt: skip
+    ci = [xc, xc[lk], j[lk], xc, sites, xc, sites, sites]
+    vi = [np.ones(n_x), np.ones(n_l), -np.ones(n_l), load[r], -cap, load[r], -low, np.ones(n_s)]
+    if soft:
+        ri += [cap0 + sites, low0 + sites]
+        ci += [lay.over0 + sites, lay.over0 + n_s + sites]
+        vi += [-np.ones(n_s), np.ones(n_s)]
+    A = sp.csc_array(
+        sp.coo_array(
+            (np.concatenate(vi), (np.concatenate(ri), np.concatenate(ci))),
+            shape=(p_row + 1, n_cols),
+        )
+    )
+    row_lower = np.concatenate(
+        [np.ones(n_a), np.full(n_l, -INF), np.full(n_s, -INF), np.zeros(n_s), [float(model.p)]]
+    )
+    row_upper = np.concatenate(
+        [np.ones(n_a), np.zeros(n_l), np.zeros(n_s), np.full(n_s, INF), [float(model.p)]]
+    )
+    cost = np.zeros(n_cols)
+    cost[xc] = model.weights[r] * c
+    col_lower = np.zeros(n_cols)
+    col_lower[model.fixed] = 1.0
+    col_upper = np.ones(n_cols)
+    col_upper[:n_s] = site_ok.astype(np.float64)
+    col_upper[model.fixed] = 1.0
+    integer = np.ones(n_cols, dtype=bool)
+    if soft:
+        cost[lay.over0 :] = penalty
+        total = float(load[pairs.active].sum())
+        col_upper[lay.over0 : lay.over0 + n_s] = total
+        col_upper[lay.over0 + n_s :] = low
+        integer[lay.over0 :] = False
+    return MatrixMIP(cost, A, row_lower, row_upper, col_lower, col_upper, integer, "min"), lay
+
+
+def capacitated_vector(
+    model: CapacitatedPMedian, lay: CapacitatedLayout, plan: LoadPlan
+) -> np.ndarray | None:
+    """The MIP column values of a heuristic plan (None if it uses a dropped pair)."""
+    n_s = lay.n_sites
+    n_cols = n_s + lay.n_x + (2 * n_s if lay.soft else 0)
+    vec = np.zeros(n_cols)
+    vec[plan.open_sites] = 1.0
+    chosen = plan.site_of[lay.r] == lay.j
+    if int(chosen.sum()) != int((plan.site_of >= 0).sum()):
+        return None
+    vec[lay.x0 + np.flatnonzero(chosen)] = 1.0
+    if lay.soft:
+        served = plan.site_of >= 0
+        sl = np.bincount(plan.site_of[served], weights=model.loads[served], minlength=n_s)
+        is_open = vec[:n_s] > 0.5
+        vec[lay.over0 : lay.over0 + n_s] = np.where(
+            is_open, np.maximum(sl - np.asarray(model.capacity), 0.0), 0.0
+        )
+        low = np.asarray(model.min_load)
+        vec[lay.over0 + n_s :] = np.where(is_open, np.maximum(low - sl, 0.0), 0.0)
+    return vec
+
+
+def capacitated_plan(model: CapacitatedPMedian, lay: CapacitatedLayout, x: np.ndarray) -> LoadPlan:
+    """The plan of MIP column values ``x``: open sites, assignment, distance and violation."""
+    open_sites = np.flatnonzero(x[: lay.n_sites] > 0.5)
+    chosen = x[lay.x0 : lay.x0 + lay.n_x] > 0.5
+    site_of = np.full(model.costs.n_demand, -1, dtype=np.int64)
+    site_of[lay.r[chosen]] = lay.j[chosen]
+    cost = float((model.weights[lay.r[chosen]] * lay.c[chosen]).sum())
+    served = site_of >= 0
+    site_load = np.bincount(site_of[served], weights=model.loads[served],
+                            minlength=lay.n_sites)  # fmt: skip
+    viol = sum(v["amount"] for v in load_violations(model, open_sites, site_load))
+    return LoadPlan(open_sites, site_of, cost, float(viol))

@@ -32,6 +32,7 @@ from solvers._common import (
     unreachable_solution,
 )
 from solvers.covering import min_cover, reduce_cover
+from solvers.feasibility import reach_plan
 from solvers.heuristics import greedy_cover, mclp_greedy, mclp_swap, pcenter_farthest
 from solvers.models import PCenter
 from solvers.options import SolveOptions
@@ -66,9 +67,8 @@ def solve_pcenter(model: PCenter, options: SolveOptions) -> Solution:
     unreachable = np.flatnonzero(active & (np.diff(costs.indptr) == 0))
     if len(unreachable):
         return unreachable_solution(
-            "pcenter",
+            model,
             unreachable,
-            w,
             start=start,
             backend=options.backend,
             what="cannot reach any candidate",
@@ -140,28 +140,22 @@ def solve_pcenter(model: PCenter, options: SolveOptions) -> Solution:
         return (True, cols[out.sites]) if out.sites is not None else (None, None)
 
     if best_sites is None:
-        # the farthest-first plan leaves demand unreached: is any plan of p sites reaching all?
+        # the farthest-first plan leaves demand unreached (a sparse matrix): first p sites
+        # that reach every demand point, or the proof that none exist
         iterations += 1
-        heuristic = options.backend == "heuristic"
-        ok, sites = test(float(values[-1]), "greedy" if heuristic else None)
-        if ok is not True:
-            status, reason = (
-                (
-                    Status.INFEASIBLE,
-                    f"no plan of p = {p} sites (fixed ones included) reaches every demand point",
-                )
-                if ok is False
-                else (
-                    Status.NO_SOLUTION,
-                    "the heuristic found no plan of p sites reaching every demand point"
-                    if heuristic
-                    else "time limit reached before a plan reaching every demand point was found",
-                )
-            )
+        found = reach_plan(model, options, start, plan=plan)
+        decided[found.decided_by] += 1
+        if found.sites is None:
             return make_solution(
-                "pcenter", status=status, start=start, backend=options.backend, reason=reason
+                "pcenter",
+                status=found.status,
+                start=start,
+                backend=options.backend,
+                reason=found.reason,
+                details={} if found.needed is None else {"sites_needed": found.needed},
             )
-        best_sites = sites
+        best_sites = found.sites
+        warm[:] = [found.sites]
     levels: list[str | None] = ["greedy", "lp", None] if options.backend == "highs" else [None]
     if options.backend == "heuristic":
         levels = ["greedy"]

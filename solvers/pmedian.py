@@ -33,8 +33,10 @@ from typing import Any
 
 import numpy as np
 
+from siting_errors import InputError, SolverError
 from solvers._common import (
     deadline,
+    fill_sites,
     make_solution,
     nearest_assignment,
     out_of_time,
@@ -45,6 +47,7 @@ from solvers._common import (
 )
 from solvers._mip import solve_mip
 from solvers._pairs import SortedPairs
+from solvers.feasibility import reach_plan
 from solvers.formulations import Levels, pmedian_levels, pmedian_radius_mip
 from solvers.heuristics import pmedian_cost, pmedian_greedy, pmedian_swap
 from solvers.lagrangian import LagrangianBound, pmedian_lagrangian
@@ -68,6 +71,9 @@ _LAGRANGIAN_PAIRS = 1_000_000
 #: iterated local search after the relaxation's plans: kicks without a better plan before it
 #: stops, and its random seed (solves are deterministic)
 _KICK_STALL = 10
+#: when the MIP is skipped: kicks in a row without a better plan that end the local search
+#: early (else it runs to the time limit)
+_SKIP_STALL = 200
 _KICK_SEED = 20031
 #: with a time limit, the truncated MIP is skipped above about this many cost levels
 _MIP_LEVELS = 200_000
@@ -99,9 +105,8 @@ def solve_pmedian(
     unreachable = np.flatnonzero(active & (np.diff(costs.indptr) == 0))
     if len(unreachable):
         return unreachable_solution(
-            "pmedian",
+            model,
             unreachable,
-            w,
             start=start,
             backend=options.backend,
             what="cannot reach any candidate site",
@@ -114,7 +119,7 @@ def solve_pmedian(
     if warm_start is not None:
         ws = np.asarray(warm_start, dtype=np.int64).ravel()
         if len(ws) and (ws.min() < 0 or ws.max() >= m):
-            raise ValueError(f"`warm_start` must hold site indices in [0, {m}), got {ws.tolist()}")
+            raise InputError(f"`warm_start` must hold site indices in [0, {m}), got {ws.tolist()}")
         extra = [int(s) for s in ws if not fixed_mask[s]][: p - int(fixed_mask.sum())]
         starts.insert(0, fixed_mask | _mask(np.array(extra, dtype=np.int64), m))
     best_open, ub = fixed_mask, np.inf
@@ -123,14 +128,39 @@ def solve_pmedian(
         if options.backend == "heuristic"
         else share_deadline(options, start, _HEURISTIC_SHARE)
     )
+    plan = fixed_mask
     for begin in starts:
         plan = pmedian_greedy(work, p, begin)
         plan = pmedian_swap(work, plan, ~fixed_mask, deadline=first_plans)
         cost = pmedian_cost(pairs, plan)
         if cost < ub:
             best_open, ub = plan, cost
+    details: dict = {"iterations": 0}
+    if not np.isfinite(ub):
+        # a sparse matrix where the greedy plans leave demand with no open site in reach:
+        # first p sites that reach every demand point (or the proof that none exist)
+        found = reach_plan(model, options, start, plan=np.flatnonzero(plan))
+        details["reach_decided_by"] = found.decided_by
+        if found.sites is None:
+            return make_solution(
+                "pmedian",
+                status=found.status,
+                start=start,
+                backend=options.backend,
+                reason=found.reason,
+                details=details | ({} if found.needed is None else {"sites_needed": found.needed}),
+            )
+        begin = fixed_mask | _mask(found.sites, m)
+        filled = _mask(fill_sites(found.sites, p, m), m)  # reaches everyone, if nothing better
+        grown = pmedian_swap(
+            work, pmedian_greedy(work, p, begin), ~fixed_mask, deadline=first_plans
+        )
+        for plan in (grown, filled):
+            cost = pmedian_cost(pairs, plan)
+            if cost < ub:
+                best_open, ub = plan, cost
     heuristic_cost = ub
-    details: dict = {"heuristic_objective": heuristic_cost, "iterations": 0}
+    details["heuristic_objective"] = heuristic_cost
 
     def finish(
         status: Status, plan: np.ndarray, bound: float | None, backend: str, **extra: object
@@ -138,8 +168,6 @@ def solve_pmedian(
         sites = np.flatnonzero(plan)
         assign, acost = nearest_assignment(costs, sites)
         obj = float(w[active] @ acost[active])
-        if status == Status.OPTIMAL and bound is not None:
-            bound = min(bound, obj)
         return plan_solution(
             "pmedian",
             costs,
@@ -153,14 +181,8 @@ def solve_pmedian(
             details=details | extra,
         )
 
-    if not np.isfinite(ub):  # cannot happen with reachable demand and p >= 1, but be honest
-        return make_solution(
-            "pmedian",
-            status=Status.NO_SOLUTION,
-            start=start,
-            backend=options.backend,
-            reason="no plan serving every demand point was found",
-        )
+    if not np.isfinite(ub):  # p sites reach everyone (above), so a plan was found
+        raise SolverError("p-median: a plan reaching every demand point was lost")
     if int(fixed_mask.sum()) == p:
         return finish(Status.OPTIMAL, fixed_mask, None, options.backend, proof="all sites fixed")
     if options.backend == "heuristic":
@@ -236,12 +258,14 @@ def solve_pmedian(
     size = int((first - work.indptr[:-1] + 3)[first >= 0].sum())
     if size > _MIP_LEVELS and options.time_limit is not None:
         # too big to gain anything in the time left (100,000 × 2,000: 1.25 million levels,
-        # the root LP does not finish): the time goes to the local search instead
+        # the root LP does not finish): the time goes to the local search instead, until the
+        # time limit or _SKIP_STALL kicks in a row without a better plan. The choice depends
+        # on the size and on a time limit being set, never on the speed of the machine.
         best_open, ub, kicks = _perturb(
-            work, pairs, best_open, ub, fixed_mask, lag, deadline(options, start), stall=None
+            work, pairs, best_open, ub, fixed_mask, lag, deadline(options, start), _SKIP_STALL
         )
         details |= {"polished_plans": polished + kicks, "mip": f"skipped (~{size} levels)"}
-        return finish(Status.FEASIBLE, best_open, lb, options.backend, proof="time limit")
+        return finish(Status.FEASIBLE, best_open, lb, options.backend, proof="local search")
     keep = np.flatnonzero(lag.keep)
     sub, _ = pairs.restrict_sites(keep)
     sub_fixed = lag.forced_open[keep]

@@ -16,11 +16,13 @@ __all__ = ["Solution", "Status"]
 class Status(StrEnum):
     """How a solve ended.
 
-    - ``optimal``: proven optimal (within the requested MIP gap, 0 by default).
-    - ``feasible``: a solution exists but optimality was not proven (time limit); ``bound`` and
-      ``gap`` say how far from optimal it can be.
+    - ``optimal``: proven optimal (within the requested MIP gap, 0 by default): the objective,
+      recomputed from the plan, meets the bound (see :mod:`solvers.certificate`).
+    - ``feasible``: a valid plan whose optimality was not proven (time limit, or the
+      ``heuristic`` backend); ``bound`` and ``gap`` say how far from optimal it can be.
     - ``infeasible``: proven that no solution exists; ``reason`` says why.
-    - ``no_solution``: stopped (time limit) before any solution was found; nothing is proven.
+    - ``no_solution``: stopped (time limit, or the ``heuristic`` backend found nothing) before
+      any solution was found; nothing is proven.
     """
 
     OPTIMAL = "optimal"
@@ -30,7 +32,7 @@ class Status(StrEnum):
 
 
 def _frozen(a: np.ndarray | None, dtype: type) -> np.ndarray:
-    out = np.array([] if a is None else a, dtype=dtype)
+    out: np.ndarray = np.array([] if a is None else a, dtype=dtype)
     out.setflags(write=False)
     return out
 
@@ -46,7 +48,8 @@ class Solution:
             LSCP: number of open sites; MCLP: covered weight; p-median: total weighted cost;
             p-center: the maximum cost.
         bound: best proven bound on the objective (lower for minimisation, upper for MCLP).
-        gap: relative gap ``|objective - bound| / max(|objective|, 1e-9)``; 0 when optimal.
+        gap: relative gap ``|objective - bound| / max(|objective|, 1e-9)``; 0 when optimal
+            (at most the requested ``mip_gap`` when one was given).
         time: wall-clock seconds of the whole solve (model build included).
         backend: the backend that produced it (``highs``, ``cbc``, ``heuristic``, ...).
         open_sites: sorted site indices that are open (fixed ones included).

@@ -6,6 +6,7 @@ import logging
 
 import numpy as np
 
+from solvers.certificate import certify
 from solvers.models import LSCP, MCLP, CapacitatedPMedian, Model, PCenter, PMedian
 from solvers.options import SolveOptions
 from solvers.result import Solution
@@ -39,11 +40,17 @@ def solve(
         verbose: print the solver log.
         warm_start: open site indices to start from (p-median and capacitated p-median).
 
-    ``Solution.time`` covers the model build and the solve.
+    ``Solution.time`` covers the model build, the solve and its certificate: every answer is
+    checked by :func:`solvers.certificate.certify` before it is returned (the plan against the
+    model, the objective recomputed from the plan, ``optimal`` only when it meets the bound).
     """
     options = SolveOptions(
         backend=backend, time_limit=time_limit, mip_gap=mip_gap, threads=threads, verbose=verbose
     )
+    return certify(model, _solve(model, options, warm_start), options.mip_gap)
+
+
+def _solve(model: Model, options: SolveOptions, warm_start: np.ndarray | None) -> Solution:
     if isinstance(model, LSCP):
         from solvers.covering import solve_lscp
 
