@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -29,6 +29,8 @@ from solvers import (
     PCenter,
     PMedian,
     Solution,
+    coverage_limit,
+    finite_non_negative,
     solve,
 )
 
@@ -44,6 +46,8 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 MATRIX_MODELS: tuple[str, ...] = ("lscp", "mclp", "pmedian", "pcenter")
+
+_T = TypeVar("_T")
 
 
 def _read_csv(path: str | Path, what: str, columns: tuple[str, ...]) -> pd.DataFrame:
@@ -66,21 +70,27 @@ def _read_csv(path: str | Path, what: str, columns: tuple[str, ...]) -> pd.DataF
     return frame
 
 
-def _numeric(frame: pd.DataFrame, column: str, what: str, path: str | Path) -> np.ndarray:
-    values = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=np.float64)
-    bad = ~np.isfinite(values) | (values < 0)
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        raise InputError(
-            f"{what} file {str(path)!r}: column `{column}` must hold numbers >= 0, got "
-            f"{_show(frame[column].iloc[i])} on data row {i + 1} ({int(bad.sum())} bad rows)"
-        )
-    return values
-
-
-def _show(value: object) -> str:
-    """A value as a user wrote it (numpy scalars unwrapped)."""
-    return repr(value.item() if isinstance(value, np.generic) else value)
+def _numeric(
+    frame: pd.DataFrame,
+    column: str,
+    what: str,
+    path: str | Path,
+    rows: np.ndarray | None = None,
+    empty: bool = False,
+) -> np.ndarray:
+    """Column ``column`` as finite numbers >= 0 (only the data rows ``rows`` when given), or
+    an error naming the file, the column, the value as written and its data row (``empty``:
+    the message says an empty cell is allowed)."""
+    raw = frame[column] if rows is None else frame[column].iloc[rows]
+    values = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=np.float64)
+    data_rows = np.arange(1, len(frame) + 1) if rows is None else np.asarray(rows) + 1
+    return finite_non_negative(
+        values,
+        f"{what} file {str(path)!r}: column `{column}`" + (" (empty: no bound)" if empty else ""),
+        at="data row",
+        labels=data_rows,
+        shown=raw.to_numpy(dtype=object),
+    )
 
 
 def load_cost_table(path: str | Path) -> pd.DataFrame:
@@ -123,15 +133,9 @@ def load_site_table(path: str | Path) -> pd.DataFrame:
         if column not in frame.columns:
             frame[column] = np.nan
             continue
-        raw = frame[column]
-        values = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=np.float64)
-        bad = (raw.notna().to_numpy() & ~np.isfinite(values)) | (values < 0)
-        if bad.any():
-            i = int(np.flatnonzero(bad)[0])
-            raise InputError(
-                f"sites file {str(path)!r}: column `{column}` must hold numbers >= 0 or be "
-                f"empty, got {_show(raw.iloc[i])} on data row {i + 1}"
-            )
+        given = np.flatnonzero(frame[column].notna().to_numpy())  # empty: no bound
+        values = np.full(len(frame), np.nan)
+        values[given] = _numeric(frame, column, "sites", path, rows=given, empty=True)
         frame[column] = values
     if "fixed" not in frame.columns:
         frame["fixed"] = False
@@ -142,7 +146,7 @@ def load_site_table(path: str | Path) -> pd.DataFrame:
             i = int(np.flatnonzero(bad.to_numpy())[0])
             raise InputError(
                 f"sites file {str(path)!r}: column `fixed` must be true/false, 1/0 or yes/no, "
-                f"got {_show(frame['fixed'].iloc[i])} on data row {i + 1}"
+                f"got {frame['fixed'].iloc[i]!r} on data row {i + 1}"
             )
         frame["fixed"] = text.isin(_TRUE).to_numpy()
     return frame
@@ -192,10 +196,10 @@ def solve_matrix(
         rows, cols, costs["cost"].to_numpy(), (len(demand_ids), len(site_ids))
     )
     weights = demand["weight"].to_numpy(dtype=np.float64)
-    if model in ("lscp", "mclp") and threshold is None:
-        raise InputError(f"`threshold` is required for model {model!r}")
-    if model != "lscp" and p is None:
-        raise InputError(f"`p` is required for model {model!r}")
+    if model in ("lscp", "mclp"):
+        _required(threshold, "threshold", model)
+    if model != "lscp":
+        _required(p, "p", model)
     fixed, lower, upper = _site_bounds(sites, site_ids, min_load, max_load)
     capacitated = lower is not None or upper is not None
     if capacitated and model != "pmedian":
@@ -203,27 +207,31 @@ def solve_matrix(
             f"load bounds (--max-load, --min-load, or bounds in --sites) apply to model "
             f"'pmedian' only, got model {model!r}"
         )
-    opts = {"backend": backend, "time_limit": time_limit, "mip_gap": mip_gap}
+    # the CSV ids go into the model, so every reason and error names them
+    ids = {"demand_ids": demand_ids, "site_ids": site_ids}
     spec: LSCP | MCLP | PMedian | PCenter | CapacitatedPMedian
     if model == "lscp":
-        spec = LSCP(matrix, threshold=threshold, weights=weights, fixed=fixed)
+        t = _required(threshold, "threshold", model)
+        spec = LSCP(matrix, threshold=t, weights=weights, fixed=fixed, **ids)
     elif model == "mclp":
-        spec = MCLP(matrix, threshold=threshold, p=p, weights=weights, fixed=fixed)
+        t, k = _required(threshold, "threshold", model), _required(p, "p", model)
+        spec = MCLP(matrix, threshold=t, p=k, weights=weights, fixed=fixed, **ids)
     elif model == "pmedian" and capacitated:
         spec = CapacitatedPMedian(
             matrix,
-            p=p,
+            p=_required(p, "p", model),
             weights=weights,
             fixed=fixed,
             capacity=_finite(upper, float(weights.sum())),
             min_load=0.0 if lower is None else lower,
             soft=soft,
+            **ids,
         )
     elif model == "pmedian":
-        spec = PMedian(matrix, p=p, weights=weights, fixed=fixed)
+        spec = PMedian(matrix, p=_required(p, "p", model), weights=weights, fixed=fixed, **ids)
     else:
-        spec = PCenter(matrix, p=p, weights=weights, fixed=fixed)
-    solution = solve(spec, **opts)
+        spec = PCenter(matrix, p=_required(p, "p", model), weights=weights, fixed=fixed, **ids)
+    solution = solve(spec, backend=backend, time_limit=time_limit, mip_gap=mip_gap)
     out = matrix_result(solution, matrix, weights, demand_ids, site_ids, threshold)
     if capacitated and solution.has_solution:
         load = np.bincount(
@@ -237,21 +245,28 @@ def solve_matrix(
     return out
 
 
+def _required(value: _T | None, name: str, model: str) -> _T:
+    """``value``, or an error saying the parameter is required for ``model``."""
+    if value is None:
+        raise InputError(f"`{name}` is required for model {model!r}")
+    return value
+
+
 def _site_bounds(
     sites: pd.DataFrame | None,
     site_ids: np.ndarray,
     min_load: float | None,
     max_load: float | None,
-) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None]:
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
     """Fixed site indices and per-site lower / upper load bounds (``None``: no such bound)."""
     for name, value in (("max_load", max_load), ("min_load", min_load)):
-        if value is not None and (not np.isfinite(value) or value < 0):
-            raise InputError(f"`{name}` must be a finite number >= 0, got {value!r}")
+        if value is not None:
+            finite_non_negative([value], f"`--{name.replace('_', '-')}`", at=None)
     n = len(site_ids)
     lower = None if min_load is None else np.full(n, float(min_load))
     upper = None if max_load is None else np.full(n, float(max_load))
     if sites is None:
-        return None, lower, upper
+        return np.zeros(0, dtype=np.int64), lower, upper
     index = pd.Index(site_ids).get_indexer(sites["site_id"].astype(str))
     lo = sites["min_load"].to_numpy(dtype=np.float64)
     hi = sites["max_load"].to_numpy(dtype=np.float64)
@@ -327,7 +342,8 @@ def matrix_result(
         str(demand_ids[i]): str(site_ids[assign[i]]) for i in np.flatnonzero(assign >= 0)
     }
     if threshold is not None:
-        cov = coverage_score(weights, sub.row_min(), threshold)
+        # inclusive with the solvers' round-off tolerance (README: the solve-matrix contract)
+        cov = coverage_score(weights, sub.row_min(), coverage_limit(threshold))
         out["coverage"] = {
             "covered_weight": cov.covered_population,
             "total_weight": cov.total_population,

@@ -150,7 +150,7 @@ def test_bad_files(tmp_path: Path, files: tuple[Path, Path]) -> None:
         load_cost_table(bad)
     neg = tmp_path / "neg.csv"
     neg.write_text("demand_id,site_id,cost\na,S1,-1\n", encoding="utf-8")
-    with pytest.raises(InputError, match=r"`cost` must hold numbers >= 0, got -1"):
+    with pytest.raises(InputError, match=r"`cost` must be finite and >= 0, got -1 at data row 1"):
         load_cost_table(neg)
     stray = tmp_path / "stray.csv"
     stray.write_text("demand_id,site_id,cost\nzz,S1,1\n", encoding="utf-8")
@@ -214,7 +214,8 @@ def test_cli_load_bounds_and_bad_sites_file(files: tuple[Path, Path], tmp_path: 
     proc = _run(*common, "--model", "pmedian", "--p", "1", "--sites", str(bad), "--json", "x")
     assert proc.returncode == 2
     assert (
-        "column `max_load` must hold numbers >= 0 or be empty, got -3 on data row 1" in proc.stderr
+        "column `max_load` (empty: no bound) must be finite and >= 0, got -3 at data row 1"
+        in proc.stderr
     )
     proc = _run(*common, "--model", "mclp", "--p", "1", "--threshold", "1", "--max-load", "3",
                 "--json", "x")  # fmt: skip
