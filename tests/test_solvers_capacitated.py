@@ -282,10 +282,12 @@ SJC = {
 }
 
 
-def _sjc(data_dir: Path, name: str, time_limit: float):
+def _sjc(data_dir: Path, name: str):
+    """Solve a Lorena–Senne instance to proven optimality (no time limit: a busy machine makes
+    the proof slower, never different) and check the plan itself."""
     inst = load_cpmp(data_dir / "cpmp-lorena-senne" / f"{name}.dat")
     model = CapacitatedPMedian(inst.costs(), p=inst.p, capacity=inst.capacity, loads=inst.demand)
-    sol = solve(model, time_limit=time_limit)
+    sol = solve(model)
     # the plan itself is valid: p sites, single source, capacities kept, objective recomputed
     d = inst.costs().to_dense()
     assert len(sol.open_sites) == inst.p
@@ -298,25 +300,14 @@ def _sjc(data_dir: Path, name: str, time_limit: float):
 
 
 @pytest.mark.parametrize(
-    "name",
-    [pytest.param(n, marks=() if n == "SJC1" else pytest.mark.slow) for n in SJC if n < "SJC4"],
+    "name", [pytest.param(n, marks=() if n == "SJC1" else pytest.mark.slow) for n in SJC]
 )
 def test_lorena_senne_sjc_optimal(data_dir: Path, name: str) -> None:
-    sol = _sjc(data_dir, name, time_limit=600)
+    # SJC4a and SJC4b take HiGHS several minutes (SJC4a: 434 s on a busy 2-core machine)
+    sol = _sjc(data_dir, name)
     assert sol.status == "optimal", sol.reason
     assert sol.objective == pytest.approx(SJC[name], rel=1e-4)
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("name", ["SJC4a", "SJC4b"])
-def test_lorena_senne_sjc4_within_time_limit(data_dir: Path, name: str) -> None:
-    # HiGHS needs several minutes to prove these optimal; within the limit the plan must be
-    # valid, no better than the optimum, and its proven gap small
-    sol = _sjc(data_dir, name, time_limit=120)
-    assert sol.status in ("optimal", "feasible")
-    assert sol.objective >= SJC[name] * (1 - 1e-6)
-    assert sol.bound <= SJC[name] * (1 + 1e-6)
-    assert sol.gap <= 0.02
+    assert sol.bound == pytest.approx(sol.objective, rel=1e-9) and sol.gap <= 1e-9
 
 
 @pytest.mark.parametrize(
@@ -325,9 +316,11 @@ def test_lorena_senne_sjc4_within_time_limit(data_dir: Path, name: str) -> None:
 )
 def test_lorena_senne_heuristic_close_to_optimum(data_dir: Path, name: str, within: float) -> None:
     # locate–allocate alone stalls 6–10 % above the optimum on SJC4a; the site exchanges bring
-    # the heuristic backend within about 1 % (measured: SJC1 1.0 %, SJC2 0.8 %, SJC4a 0.9 %)
+    # the heuristic backend within about 1 % (measured: SJC1 1.0 %, SJC2 0.8 %, SJC4a 0.9 %).
+    # Its rounds and exchanges stop when none improves the plan (SJC4a: about 6 s); the time
+    # limit is only a safety net, set far above that so the verdict never depends on speed.
     inst = load_cpmp(data_dir / "cpmp-lorena-senne" / f"{name}.dat")
     model = CapacitatedPMedian(inst.costs(), p=inst.p, capacity=inst.capacity, loads=inst.demand)
-    sol = solve(model, backend="heuristic", time_limit=60)
+    sol = solve(model, backend="heuristic", time_limit=3600)
     assert sol.status == "feasible" and sol.bound is None
     assert SJC[name] * (1 - 1e-6) <= sol.objective <= SJC[name] * (1 + within)

@@ -24,7 +24,8 @@ def test_orlib_optimum(data_dir: Path, k: int) -> None:
     folder = data_dir / "orlib-pmed"
     optimum = load_orlib_optima(folder / "pmedopt.txt")[f"pmed{k}"]
     costs, p = load_orlib_pmed(folder / f"pmed{k}.txt")
-    solution = solve(PMedian(costs, p=p), time_limit=1200)
+    # an exhaustive proof: no time limit, so a busy machine makes it slower, never wrong
+    solution = solve(PMedian(costs, p=p))
     assert solution.status == "optimal", solution.reason
     assert solution.objective == pytest.approx(optimum)
     assert len(solution.open_sites) == p

@@ -98,9 +98,10 @@ def test_solve_matches_brute_force(seed: int) -> None:
 
 def test_relaxation_plans_improve_on_greedy_swap() -> None:
     """Swaps from the Lagrangian relaxation's open sets find a plan greedy + swap misses
-    (measured on this instance: 1,062.39 after greedy + swap, optimum 1,040.86)."""
+    (measured on this instance: 1,062.39 after greedy + swap, optimum 1,040.86). No time
+    limit: every phase runs to its own end, so the verdict does not depend on the machine."""
     dense, w = _instance(8, 2000, 150)
-    sol = solve(PMedian(CostMatrix.from_dense(dense), p=15, weights=w), time_limit=60)
+    sol = solve(PMedian(CostMatrix.from_dense(dense), p=15, weights=w))
     assert sol.details["heuristic_objective"] == pytest.approx(1062.39, abs=0.01)
     assert sol.details["polished_plans"] >= 1
     assert sol.details["polished_objective"] < 1050.0
@@ -112,17 +113,21 @@ def test_large_truncated_mip_is_skipped_for_the_local_search(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Above the level limit (and with a time limit) the time goes to the iterated local
-    search; the answer is honest: feasible, with the Lagrangian bound and its gap."""
+    search; the answer is honest: feasible, with the Lagrangian bound and its gap.
+
+    Deterministic at any speed: the skip depends on the size (the limit is set to 0 here)
+    and on a time limit being set, and the local search ends after ``_SKIP_STALL`` kicks
+    without a better plan, long before the generous time limit."""
     dense, w = _instance(8, 2000, 150)
     monkeypatch.setattr(pmedian, "_MIP_LEVELS", 0)
-    sol = solve(PMedian(CostMatrix.from_dense(dense), p=15, weights=w), time_limit=5)
+    monkeypatch.setattr(pmedian, "_SKIP_STALL", 10)
+    sol = solve(PMedian(CostMatrix.from_dense(dense), p=15, weights=w), time_limit=3600)
     assert sol.details["mip"].startswith("skipped")
-    assert sol.status == "feasible" and sol.details["proof"] == "time limit"
+    assert sol.status == "feasible" and sol.details["proof"] == "local search"
     assert sol.bound == pytest.approx(sol.details["lagrangian_bound"])
     # the local search reaches the optimum (see the test above); the bound is 3e-6 below it
     assert sol.objective == pytest.approx(1040.8632, abs=1e-3)
     assert sol.bound <= sol.objective and 0 < sol.gap < 1e-5
-    assert sol.time < 5 + 1.0
 
 
 def test_kicks_never_lose_the_best_plan() -> None:
