@@ -375,7 +375,7 @@ def _solve_pulp(mip: MatrixMIP, options: SolveOptions) -> MIPOutcome:
                 prob += expr >= lo_i
             if hi_i < INF:
                 prob += expr <= hi_i
-    kwargs: dict = {"msg": bool(options.verbose)}
+    kwargs: dict[str, Any] = {"msg": bool(options.verbose)}
     if options.time_limit is not None:
         kwargs["timeLimit"] = float(options.time_limit)
     if options.mip_gap:

@@ -55,6 +55,7 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import Any
 
 import numpy as np
 
@@ -97,7 +98,7 @@ def _solution(
     plan: LoadPlan | None = None,
     bound: float | None = None,
     reason: str | None = None,
-    details: dict | None = None,
+    details: dict[str, Any] | None = None,
     penalty: float = 0.0,
 ) -> Solution:
     """The :class:`Solution` of ``plan`` (or of no plan): loads, distance term and, in soft
@@ -180,7 +181,7 @@ def solve_capacitated(
         return _solution(model, Status.INFEASIBLE, start=start, backend=options.backend,
                          reason=reason, details=why)  # fmt: skip
     penalty = violation_cost(model, pairs)
-    details: dict = {"pairs": len(pairs.r)}
+    details: dict[str, Any] = {"pairs": len(pairs.r)}
     if warm_start is not None:
         warm_start = _check_warm_start(model, pairs, warm_start)
     if options.backend == "heuristic":

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -34,7 +35,7 @@ class CostMatrix:
     indices: np.ndarray
     data: np.ndarray
     shape: tuple[int, int]
-    _csc: list = field(default_factory=list, repr=False)
+    _csc: list[Any] = field(default_factory=list, repr=False)
 
     # ----------------------------------------------------------------- builders
     @classmethod

@@ -12,6 +12,7 @@ import logging
 import math
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -61,7 +62,7 @@ _SUPPORT_SHARE = 0.3
 _SUPPORT_TOL = 1e-6
 
 
-def _cover_details(classes: CoverageClasses) -> dict:
+def _cover_details(classes: CoverageClasses) -> dict[str, Any]:
     return {
         "demand_classes": int(classes.matrix.shape[0]),
         "covered_by_fixed": len(classes.fixed_covered),
@@ -70,7 +71,7 @@ def _cover_details(classes: CoverageClasses) -> dict:
 
 def reduce_cover(
     cover: sp.csr_array, fixed: np.ndarray
-) -> tuple[sp.csr_array, np.ndarray, np.ndarray, dict]:
+) -> tuple[sp.csr_array, np.ndarray, np.ndarray, dict[str, Any]]:
     """Drop dominated columns, then dominated rows, of the covering system ``cover @ y >= 1``.
 
     Exact for models where every open site counts the same (LSCP, the p-center test).
@@ -126,7 +127,7 @@ def _support_mip(
     return None if out.x is None else cols[np.flatnonzero(out.x > 0.5)]
 
 
-def _first_solution(options: SolveOptions, max_sites: int | None) -> dict | None:
+def _first_solution(options: SolveOptions, max_sites: int | None) -> dict[str, Any] | None:
     """HiGHS options ending a feasibility MIP (``max_sites`` set) at its first solution."""
     if max_sites is None or options.backend != "highs":
         return None

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -141,7 +142,9 @@ def _first(values: np.ndarray, limit: int = 10) -> str:
     return shown + (f", … ({len(values)} in all)" if len(values) > limit else "")
 
 
-def capacity_diagnosis(model: CapacitatedPMedian, pairs: CapacityPairs) -> tuple[str, dict] | None:
+def capacity_diagnosis(
+    model: CapacitatedPMedian, pairs: CapacityPairs
+) -> tuple[str, dict[str, Any]] | None:
     """A reason (and details) why no plan of a capacitated p-median can exist, or None when
     none was found. Demand points and sites are named by the caller's ids."""
     costs, load = model.costs, model.loads
@@ -193,7 +196,7 @@ def _reachable_min_ok(model: CapacitatedPMedian, pairs: CapacityPairs) -> np.nda
 
 def _diagnose_groups(
     model: CapacitatedPMedian, pairs: CapacityPairs, total: float
-) -> tuple[str, dict] | None:
+) -> tuple[str, dict[str, Any]] | None:
     """Bounds on the number of open sites per group of demand and sites linked by reachable
     pairs (e.g. one group per sub-district), compared with ``p``.
 

@@ -135,7 +135,7 @@ def solve_pmedian(
         cost = pmedian_cost(pairs, plan)
         if cost < ub:
             best_open, ub = plan, cost
-    details: dict = {"iterations": 0}
+    details: dict[str, Any] = {"iterations": 0}
     if not np.isfinite(ub):
         # a sparse matrix where the greedy plans leave demand with no open site in reach:
         # first p sites that reach every demand point (or the proof that none exist)
