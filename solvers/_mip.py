@@ -344,12 +344,8 @@ def _run_highspy(
 
 
 # --------------------------------------------------------------------------- PuLP (CBC / HiGHS)
-def _solve_pulp(mip: MatrixMIP, options: SolveOptions) -> MIPOutcome:
-    try:
-        import pulp
-    except ImportError as exc:  # pragma: no cover - pulp is a core dependency
-        raise DependencyError("the `cbc` backend needs PuLP: pip install pulp") from exc
-    start = time.perf_counter()
+def _pulp_problem(pulp: Any, mip: MatrixMIP) -> tuple[Any, list[Any]]:
+    """``mip`` as a PuLP problem and its variables (one per column)."""
     sense = pulp.LpMaximize if mip.sense == "max" else pulp.LpMinimize
     prob = pulp.LpProblem("siting", sense)
     xs = []
@@ -375,6 +371,16 @@ def _solve_pulp(mip: MatrixMIP, options: SolveOptions) -> MIPOutcome:
                 prob += expr >= lo_i
             if hi_i < INF:
                 prob += expr <= hi_i
+    return prob, xs
+
+
+def _solve_pulp(mip: MatrixMIP, options: SolveOptions) -> MIPOutcome:
+    try:
+        import pulp
+    except ImportError as exc:  # pragma: no cover - pulp is a core dependency
+        raise DependencyError("the `cbc` backend needs PuLP: pip install pulp") from exc
+    start = time.perf_counter()
+    prob, xs = _pulp_problem(pulp, mip)
     kwargs: dict[str, Any] = {"msg": bool(options.verbose)}
     if options.time_limit is not None:
         kwargs["timeLimit"] = float(options.time_limit)

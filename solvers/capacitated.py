@@ -71,11 +71,16 @@ from solvers._capacity import (
     violation_cost,
 )
 from solvers._common import make_solution, plan_solution, remaining
-from solvers._mip import lp_relaxation, solve_mip
+from solvers._mip import MatrixMIP, lp_relaxation, solve_mip
 from solvers.capacitated_heuristics import capacitated_heuristic
 from solvers.certificate import meets_bound
 from solvers.feasibility import capacity_diagnosis
-from solvers.formulations import capacitated_mip, capacitated_plan, capacitated_vector
+from solvers.formulations import (
+    CapacitatedLayout,
+    capacitated_mip,
+    capacitated_plan,
+    capacitated_vector,
+)
 from solvers.models import CapacitatedPMedian
 from solvers.options import SolveOptions
 from solvers.result import Solution, Status
@@ -161,6 +166,64 @@ def _check_warm_start(
     return sites[pairs.openable[sites]]
 
 
+def _heuristic_plan(
+    model: CapacitatedPMedian,
+    pairs: CapacityPairs,
+    penalty: float,
+    warm_start: np.ndarray | None,
+    options: SolveOptions,
+) -> LoadPlan | None:
+    """The heuristic's plan within its time budget (all of the time limit for the heuristic
+    backend; else a quarter of it, at most 30 s), or None when it meets no hard bound set."""
+    if options.backend == "heuristic":
+        budget = options.time_limit or _HEURISTIC_SECONDS
+    else:
+        budget = _HEURISTIC_SHARE * (options.time_limit or _HEURISTIC_SECONDS / _HEURISTIC_SHARE)
+        budget = min(budget, _HEURISTIC_SECONDS)
+    exact = options.backend != "heuristic"
+    plan = capacitated_heuristic(model, pairs, penalty, warm_start, budget, exact)
+    if plan is not None and not model.soft and plan.violation > VIOLATION_TOL:
+        return None  # the heuristic did not meet every bound: no usable plan
+    return plan
+
+
+def _reduced_cost_fixing(
+    model: CapacitatedPMedian,
+    pairs: CapacityPairs,
+    plan: LoadPlan,
+    penalty: float,
+    options: SolveOptions,
+    mip: MatrixMIP,
+    lay: CapacitatedLayout,
+) -> tuple[float, MatrixMIP, CapacitatedLayout, dict[str, Any]] | None:
+    """The LP relaxation of ``mip``: its bound, the MIP without the pairs and sites whose
+    reduced cost pushes the bound above ``plan``'s objective (they are in no better plan), its
+    layout and the details (``proof`` when the LP bound already proves ``plan`` optimal).
+    None when the LP is not solved in time."""
+    upper = plan.cost + (penalty * plan.violation if model.soft else 0.0)
+    fixing = lp_relaxation(mip, options, method="choose", slack=0.0)
+    if fixing is None or fixing.reduced_costs is None:
+        return None
+    lp_bound, rc = fixing.bound, fixing.reduced_costs
+    r, j, c, site_ok = pairs.r, pairs.j, pairs.c, pairs.openable
+    if meets_bound(upper, lp_bound, "min", options.mip_gap):
+        return lp_bound, mip, lay, {"lp_bound": lp_bound, "proof": "LP bound"}
+    slack = upper - lp_bound + 1e-7 * max(1.0, abs(upper))
+    keep_y = site_ok & (rc[: lay.n_sites] <= slack)
+    keep_y[model.fixed] = True
+    keep_y[plan.open_sites] = True
+    keep_x = (rc[lay.x0 : lay.x0 + lay.n_x] <= slack) & keep_y[j]
+    keep_x |= plan.site_of[r] == j
+    r, j, c = r[keep_x], j[keep_x], c[keep_x]
+    mip, lay = capacitated_mip(model, pairs, r, j, c, penalty, keep_y)
+    details = {
+        "lp_bound": lp_bound,
+        "pairs_kept": int(keep_x.sum()),
+        "sites_kept": int(keep_y.sum()),
+    }
+    return lp_bound, mip, lay, details
+
+
 def solve_capacitated(
     model: CapacitatedPMedian, options: SolveOptions, warm_start: np.ndarray | None = None
 ) -> Solution:
@@ -184,16 +247,8 @@ def solve_capacitated(
     details: dict[str, Any] = {"pairs": len(pairs.r)}
     if warm_start is not None:
         warm_start = _check_warm_start(model, pairs, warm_start)
-    if options.backend == "heuristic":
-        budget = options.time_limit or _HEURISTIC_SECONDS
-    else:
-        budget = _HEURISTIC_SHARE * (options.time_limit or _HEURISTIC_SECONDS / _HEURISTIC_SHARE)
-        budget = min(budget, _HEURISTIC_SECONDS)
-    exact = options.backend != "heuristic"
-    plan = capacitated_heuristic(model, pairs, penalty, warm_start, budget, exact)
+    plan = _heuristic_plan(model, pairs, penalty, warm_start, options)
     details["heuristic_time"] = time.perf_counter() - start
-    if plan is not None and not model.soft and plan.violation > VIOLATION_TOL:
-        plan = None  # the heuristic did not meet every bound: no usable plan
     if plan is not None:
         details["heuristic_objective"] = plan.cost + (
             penalty * plan.violation if model.soft else 0.0
@@ -205,30 +260,19 @@ def solve_capacitated(
                              "use a MIP backend or soft=True", details=details)  # fmt: skip
         return _solution(model, Status.FEASIBLE, start=start, backend="heuristic", plan=plan,
                          details=details, penalty=penalty)  # fmt: skip
-    r, j, c, site_ok = pairs.r, pairs.j, pairs.c, pairs.openable
-    mip, lay = capacitated_mip(model, pairs, r, j, c, penalty, site_ok)
+    mip, lay = capacitated_mip(model, pairs, pairs.r, pairs.j, pairs.c, penalty, pairs.openable)
     lp_bound = None
     if plan is not None:
-        upper = plan.cost + (penalty * plan.violation if model.soft else 0.0)
-        fixing = lp_relaxation(mip, remaining(options, start), method="choose", slack=0.0)
-        if fixing is not None and fixing.reduced_costs is not None:
-            lp_bound, rc = fixing.bound, fixing.reduced_costs
-            details["lp_bound"] = lp_bound
-            slack = upper - lp_bound + 1e-7 * max(1.0, abs(upper))
-            if meets_bound(upper, lp_bound, "min", options.mip_gap):
-                details["proof"] = "LP bound"
+        fixing = _reduced_cost_fixing(
+            model, pairs, plan, penalty, remaining(options, start), mip, lay
+        )
+        if fixing is not None:
+            lp_bound, mip, lay, fixed_details = fixing
+            details |= fixed_details
+            if "proof" in fixed_details:
                 return _solution(model, Status.OPTIMAL, start=start, backend=options.backend,
                                  plan=plan, bound=lp_bound, details=details,
                                  penalty=penalty)  # fmt: skip
-            keep_y = site_ok & (rc[: lay.n_sites] <= slack)
-            keep_y[model.fixed] = True
-            keep_y[plan.open_sites] = True
-            keep_x = (rc[lay.x0 : lay.x0 + lay.n_x] <= slack) & keep_y[j]
-            keep_x |= plan.site_of[r] == j
-            r, j, c, site_ok = r[keep_x], j[keep_x], c[keep_x], keep_y
-            details["pairs_kept"] = int(keep_x.sum())
-            details["sites_kept"] = int(keep_y.sum())
-            mip, lay = capacitated_mip(model, pairs, r, j, c, penalty, site_ok)
     warm = capacitated_vector(model, lay, plan) if plan is not None else None
     out = solve_mip(mip, remaining(options, start), warm)
     bound = out.bound

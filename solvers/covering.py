@@ -164,63 +164,85 @@ def min_cover(
     undecided = CoverOutcome(Status.NO_SOLUTION, None, None, options.backend, "", "undecided")
     if stop_after == "greedy":
         return undecided
-    best = greedy
-    lower: float | None = None
+    best, lower = greedy, None
     if options.backend == "highs":
-        share = remaining(options, start, share=_LP_SHARE)
-        relax = lp_relaxation(set_cover_mip(cover, fixed), share)
-        if relax is not None:
-            lower = float(math.ceil(relax.bound - 1e-9))
-            if max_sites is not None and lower > max_sites:
-                return CoverOutcome(
-                    Status.INFEASIBLE,
-                    None,
-                    lower,
-                    options.backend,
-                    f"the LP bound needs at least {lower:g} sites",
-                    "lp",
-                )
-            if len(best) <= lower:
-                return CoverOutcome(Status.OPTIMAL, best, lower, "highs", "LP bound", "lp")
-            if stop_after == "lp":
-                return dataclasses.replace(undecided, bound=lower)
-            t_support = time.perf_counter()
-            found = _support_mip(
-                cover,
-                fixed,
-                relax.x,
-                remaining(options, start, share=_SUPPORT_SHARE),
-                max_sites=max_sites,
-            )
-            logger.debug(
-                "cover %s: LP bound %g (%.2f s), greedy %d, support MIP %s (%.2f s)",
-                cover.shape,
-                lower,
-                relax.time,
-                len(greedy),
-                None if found is None else len(found),
-                time.perf_counter() - t_support,
-            )
-            if found is not None and len(found) < len(best):
-                best = found
-                if max_sites is not None and len(best) <= max_sites:
-                    return CoverOutcome(
-                        Status.FEASIBLE, best, lower, "highs", "LP support", "support"
-                    )
-                if len(best) <= lower:
-                    return CoverOutcome(Status.OPTIMAL, best, lower, "highs", "LP bound", "support")
+        decided, best, lower = _lp_steps(
+            cover, fixed, options, start, greedy, max_sites, support=stop_after != "lp"
+        )
+        if decided is not None:
+            return decided
+        if stop_after == "lp" and lower is not None:
+            return dataclasses.replace(undecided, bound=lower)
     if stop_after == "lp":  # the LP did not finish (or another backend)
         return undecided
+    return _cover_mip(cover, fixed, remaining(options, start), best, lower, max_sites)
+
+
+def _lp_steps(
+    cover: sp.csr_array,
+    fixed: np.ndarray,
+    options: SolveOptions,
+    start: float,
+    greedy: np.ndarray,
+    max_sites: int | None,
+    support: bool = True,
+) -> tuple[CoverOutcome | None, np.ndarray, float | None]:
+    """The LP relaxation and (with ``support``) the MIP on its support (see
+    :func:`min_cover`): an outcome when they decide, and the best cover and the lower bound on
+    the count found so far."""
+    best: np.ndarray = greedy
+    relax = lp_relaxation(set_cover_mip(cover, fixed), remaining(options, start, share=_LP_SHARE))
+    if relax is None:
+        return None, best, None
+    lower = float(math.ceil(relax.bound - 1e-9))
+    if max_sites is not None and lower > max_sites:
+        reason = f"the LP bound needs at least {lower:g} sites"
+        return CoverOutcome(Status.INFEASIBLE, None, lower, "highs", reason, "lp"), best, lower
+    if len(best) <= lower:
+        return CoverOutcome(Status.OPTIMAL, best, lower, "highs", "LP bound", "lp"), best, lower
+    if not support:
+        return None, best, lower
+    t_support = time.perf_counter()
+    found = _support_mip(
+        cover, fixed, relax.x, remaining(options, start, share=_SUPPORT_SHARE), max_sites
+    )
+    logger.debug(
+        "cover %s: LP bound %g (%.2f s), greedy %d, support MIP %s (%.2f s)",
+        cover.shape,
+        lower,
+        relax.time,
+        len(greedy),
+        None if found is None else len(found),
+        time.perf_counter() - t_support,
+    )
+    if found is not None and len(found) < len(best):
+        best = found
+        if max_sites is not None and len(best) <= max_sites:
+            outcome = CoverOutcome(Status.FEASIBLE, best, lower, "highs", "LP support", "support")
+            return outcome, best, lower
+        if len(best) <= lower:
+            outcome = CoverOutcome(Status.OPTIMAL, best, lower, "highs", "LP bound", "support")
+            return outcome, best, lower
+    return None, best, lower
+
+
+def _cover_mip(
+    cover: sp.csr_array,
+    fixed: np.ndarray,
+    options: SolveOptions,
+    best: np.ndarray,
+    lower: float | None,
+    max_sites: int | None,
+) -> CoverOutcome:
+    """The full cover MIP: warm-started from ``best`` for the fewest columns, or ended at its
+    first cover within ``max_sites`` for the feasibility question."""
     mip = set_cover_mip(cover, fixed, max_sites=max_sites)
     if max_sites is None:
         warm = np.zeros(cover.shape[1])
         warm[best] = 1.0
-        out = solve_mip(mip, remaining(options, start), warm_start=warm)
+        out = solve_mip(mip, options, warm_start=warm)
     else:
-        # a feasibility question: the first cover within ``max_sites`` answers it
-        out = solve_mip(
-            mip, remaining(options, start), highs_options=_first_solution(options, max_sites)
-        )
+        out = solve_mip(mip, options, highs_options=_first_solution(options, max_sites))
     bound = out.bound
     if lower is not None and out.status != Status.INFEASIBLE:
         bound = lower if bound is None else max(bound, lower)

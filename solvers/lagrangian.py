@@ -189,27 +189,9 @@ def pmedian_lagrangian(
         target = ub if np.isfinite(ub) else best_lb + abs(best_lb) * 0.05 + 1.0
         lam = np.minimum(lam + theta * max(target - lb, 1e-9 * scale) / norm * g, cap)
     # the bound at the best multipliers, and the reduction tests
-    reduced = np.minimum(wc - best_lam[pairs.row], 0.0)
-    rho = np.bincount(pairs.site, weights=reduced, minlength=m)
-    is_open = _choose(rho, free, k, fixed_mask)
-    lb = float(best_lam.sum() + rho[is_open].sum())
-    tol = 1e-7 * scale
-    if integral:
-        lb = float(np.ceil(lb - 1e-6))
-    keep = np.ones(m, dtype=bool)
-    forced = fixed_mask.copy()
-    free_open = np.flatnonzero(is_open & ~fixed_mask)
-    free_closed = np.flatnonzero(~is_open & ~fixed_mask)
-    if len(free_open) and len(free_closed) and np.isfinite(ub):
-        worst_open = rho[free_open].max()
-        best_closed = rho[free_closed].min()
-        raw = float(best_lam.sum() + rho[is_open].sum())
-        # integral costs: a plan strictly better than the incumbent costs at most ub - 1
-        limit = ub - 1.0 + 1e-6 if integral else ub + tol
-        keep[free_closed[raw + rho[free_closed] - worst_open > limit]] = False
-        forced[free_open[raw - rho[free_open] + best_closed > ub + tol]] = True
-    keep |= ub_open  # the incumbent always stays (its sites pass the tests anyway)
-    forced = (forced & ub_open) | fixed_mask
+    lb, keep, forced = _reduction(
+        pairs, wc, best_lam, free, k, fixed_mask, ub, ub_open, integral, tol=1e-7 * scale
+    )
     logger.debug(
         "lagrangian: bound %.6g, plan %.6g after %d steps; %d of %d sites kept, %d forced",
         lb,
@@ -222,3 +204,42 @@ def pmedian_lagrangian(
     return LagrangianBound(
         min(lb, ub), ub, ub_open, keep, forced, best_lam, it, tuple(reversed(plans.values()))
     )
+
+
+def _reduction(
+    pairs: SortedPairs,
+    wc: np.ndarray,
+    lam: np.ndarray,
+    free: np.ndarray,
+    k: int,
+    fixed_mask: np.ndarray,
+    ub: float,
+    ub_open: np.ndarray,
+    integral: bool,
+    tol: float,
+) -> tuple[float, np.ndarray, np.ndarray]:
+    """The bound at multipliers ``lam`` (rounded up when ``integral``) and the reduction tests
+    against the plan ``ub_open`` of cost ``ub`` (round-off ``tol``): the bound, the sites kept
+    and the sites forced open (see the module docstring)."""
+    m = pairs.n_sites
+    reduced = np.minimum(wc - lam[pairs.row], 0.0)
+    rho = np.bincount(pairs.site, weights=reduced, minlength=m)
+    is_open = _choose(rho, free, k, fixed_mask)
+    lb = float(lam.sum() + rho[is_open].sum())
+    if integral:
+        lb = float(np.ceil(lb - 1e-6))
+    keep = np.ones(m, dtype=bool)
+    forced = fixed_mask.copy()
+    free_open = np.flatnonzero(is_open & ~fixed_mask)
+    free_closed = np.flatnonzero(~is_open & ~fixed_mask)
+    if len(free_open) and len(free_closed) and np.isfinite(ub):
+        worst_open = rho[free_open].max()
+        best_closed = rho[free_closed].min()
+        raw = float(lam.sum() + rho[is_open].sum())
+        # integral costs: a plan strictly better than the incumbent costs at most ub - 1
+        limit = ub - 1.0 + 1e-6 if integral else ub + tol
+        keep[free_closed[raw + rho[free_closed] - worst_open > limit]] = False
+        forced[free_open[raw - rho[free_open] + best_closed > ub + tol]] = True
+    keep |= ub_open  # the incumbent always stays (its sites pass the tests anyway)
+    forced = (forced & ub_open) | fixed_mask
+    return lb, keep, forced

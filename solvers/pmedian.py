@@ -98,11 +98,8 @@ def solve_pmedian(
 ) -> Solution:
     """Solve a :class:`PMedian` (see the module docstring); ``warm_start``: open site indices."""
     start = time.perf_counter()
-    costs, w, p = model.costs, model.weights, model.p
-    m = costs.n_sites
-    fixed_mask = _mask(model.fixed, m)
-    active = w > 0
-    unreachable = np.flatnonzero(active & (np.diff(costs.indptr) == 0))
+    active = model.weights > 0
+    unreachable = np.flatnonzero(active & (np.diff(model.costs.indptr) == 0))
     if len(unreachable):
         return unreachable_solution(
             model,
@@ -111,206 +108,267 @@ def solve_pmedian(
             backend=options.backend,
             what="cannot reach any candidate site",
         )
-    pairs = SortedPairs.build(costs, w, active)
-    work = pairs.nearest(max(8, _PAIR_LIMIT // pairs.n_rows)) if pairs.nnz > _PAIR_LIMIT else pairs
+    return _Search(model, options, start).run(warm_start)
 
-    # 1. heuristic plan(s)
-    starts = [fixed_mask]
-    if warm_start is not None:
-        ws = np.asarray(warm_start, dtype=np.int64).ravel()
-        if len(ws) and (ws.min() < 0 or ws.max() >= m):
-            raise InputError(f"`warm_start` must hold site indices in [0, {m}), got {ws.tolist()}")
-        extra = [int(s) for s in ws if not fixed_mask[s]][: p - int(fixed_mask.sum())]
-        starts.insert(0, fixed_mask | _mask(np.array(extra, dtype=np.int64), m))
-    best_open, ub = fixed_mask, np.inf
-    first_plans = (
-        deadline(options, start)
-        if options.backend == "heuristic"
-        else share_deadline(options, start, _HEURISTIC_SHARE)
-    )
-    plan = fixed_mask
-    for begin in starts:
-        plan = pmedian_greedy(work, p, begin)
-        plan = pmedian_swap(work, plan, ~fixed_mask, deadline=first_plans)
-        cost = pmedian_cost(pairs, plan)
-        if cost < ub:
-            best_open, ub = plan, cost
-    details: dict[str, Any] = {"iterations": 0}
-    if not np.isfinite(ub):
+
+class _Search:
+    """One p-median solve: the best plan so far (``best_open``, cost ``ub``) and the steps of
+    the module docstring, each a method."""
+
+    def __init__(self, model: PMedian, options: SolveOptions, start: float) -> None:
+        self.model, self.options, self.start = model, options, start
+        self.active = model.weights > 0
+        self.m, self.p = model.costs.n_sites, model.p
+        self.fixed_mask = _mask(model.fixed, self.m)
+        self.pairs = SortedPairs.build(model.costs, model.weights, self.active)
+        pairs = self.pairs
+        self.work = (
+            pairs.nearest(max(8, _PAIR_LIMIT // pairs.n_rows)) if pairs.nnz > _PAIR_LIMIT else pairs
+        )
+        self.best_open, self.ub = self.fixed_mask, np.inf
+        self.details: dict[str, Any] = {"iterations": 0}
+
+    def run(self, warm_start: np.ndarray | None) -> Solution:
+        options = self.options
+        # 1. heuristic plan(s)
+        no_plan = self.first_plans(warm_start)
+        if no_plan is not None:
+            return no_plan
+        self.details["heuristic_objective"] = self.ub
+        if int(self.fixed_mask.sum()) == self.p:
+            return self.finish(
+                Status.OPTIMAL, self.fixed_mask, None, options.backend, proof="all sites fixed"
+            )
+        if options.backend == "heuristic":
+            return plan_solution(
+                "pmedian",
+                self.model.costs,
+                np.flatnonzero(self.best_open),
+                status=Status.FEASIBLE,
+                start=self.start,
+                backend="heuristic",
+                objective=self.ub,
+                details=self.details,
+            )
+        # 2. Lagrangian bound; 3. plans from the relaxation; 4. reduction
+        lag, lb = self.relaxation()
+        ub = self.ub
+        if ub - lb <= 1e-9 * max(abs(ub), 1.0) or (
+            options.mip_gap and ub - lb <= options.mip_gap * abs(ub)
+        ):
+            return self.finish(
+                Status.OPTIMAL, self.best_open, lb, options.backend, proof="lagrangian bound"
+            )
+        if out_of_time(options, self.start):
+            return self.finish(
+                Status.FEASIBLE, self.best_open, lb, options.backend, proof="time limit"
+            )
+        # 5. truncated radius MIP over the kept sites, deepened until exact; its first size is
+        # about the rows' ranks of their site in the best plan, plus 3 (see _first_depth)
+        first, _, _ = self.work.nearest_open(self.best_open)
+        size = int((first - self.work.indptr[:-1] + 3)[first >= 0].sum())
+        if size > _MIP_LEVELS and options.time_limit is not None:
+            # too big to gain anything in the time left (100,000 × 2,000: 1.25 million levels,
+            # the root LP does not finish): the time goes to the local search instead, until
+            # the time limit or _SKIP_STALL kicks in a row without a better plan. The choice
+            # depends on the size and on a time limit being set, never on the machine's speed.
+            self.best_open, self.ub, kicks = _perturb(
+                self.work, self.pairs, self.best_open, self.ub, self.fixed_mask, lag,
+                deadline(options, self.start), _SKIP_STALL,
+            )  # fmt: skip
+            self.details["polished_plans"] += kicks
+            self.details["mip"] = f"skipped (~{size} levels)"
+            return self.finish(
+                Status.FEASIBLE, self.best_open, lb, options.backend, proof="local search"
+            )
+        status, bound, backend = self.radius_mip(lag, lb)
+        return self.finish(status, self.best_open, bound, backend)
+
+    def consider(self, plan: np.ndarray) -> None:
+        """Keep ``plan`` when it is cheaper than the best so far."""
+        cost = pmedian_cost(self.pairs, plan)
+        if cost < self.ub:
+            self.best_open, self.ub = plan, cost
+
+    def first_plans(self, warm_start: np.ndarray | None) -> Solution | None:
+        """Greedy + swap from the fixed sites (and from ``warm_start``); on a sparse matrix
+        whose greedy plans leave demand unreached, from p sites that reach everyone. Returns
+        the answer when there is no plan (else None)."""
+        options, m, p, fixed_mask = self.options, self.m, self.p, self.fixed_mask
+        starts = [fixed_mask]
+        if warm_start is not None:
+            ws = np.asarray(warm_start, dtype=np.int64).ravel()
+            if len(ws) and (ws.min() < 0 or ws.max() >= m):
+                raise InputError(
+                    f"`warm_start` must hold site indices in [0, {m}), got {ws.tolist()}"
+                )
+            extra = [int(s) for s in ws if not fixed_mask[s]][: p - int(fixed_mask.sum())]
+            starts.insert(0, fixed_mask | _mask(np.array(extra, dtype=np.int64), m))
+        first_plans = (
+            deadline(options, self.start)
+            if options.backend == "heuristic"
+            else share_deadline(options, self.start, _HEURISTIC_SHARE)
+        )
+        plan = fixed_mask
+        for begin in starts:
+            plan = pmedian_greedy(self.work, p, begin)
+            plan = pmedian_swap(self.work, plan, ~fixed_mask, deadline=first_plans)
+            self.consider(plan)
+        if np.isfinite(self.ub):
+            return None
         # a sparse matrix where the greedy plans leave demand with no open site in reach:
         # first p sites that reach every demand point (or the proof that none exist)
-        found = reach_plan(model, options, start, plan=np.flatnonzero(plan))
-        details["reach_decided_by"] = found.decided_by
+        found = reach_plan(self.model, options, self.start, plan=np.flatnonzero(plan))
+        self.details["reach_decided_by"] = found.decided_by
         if found.sites is None:
+            needed = {} if found.needed is None else {"sites_needed": found.needed}
             return make_solution(
                 "pmedian",
                 status=found.status,
-                start=start,
+                start=self.start,
                 backend=options.backend,
                 reason=found.reason,
-                details=details | ({} if found.needed is None else {"sites_needed": found.needed}),
+                details=self.details | needed,
             )
-        begin = fixed_mask | _mask(found.sites, m)
-        filled = _mask(fill_sites(found.sites, p, m), m)  # reaches everyone, if nothing better
-        grown = pmedian_swap(
-            work, pmedian_greedy(work, p, begin), ~fixed_mask, deadline=first_plans
+        grown = pmedian_greedy(self.work, p, fixed_mask | _mask(found.sites, m))
+        self.consider(pmedian_swap(self.work, grown, ~fixed_mask, deadline=first_plans))
+        self.consider(_mask(fill_sites(found.sites, p, m), m))  # reaches everyone
+        if not np.isfinite(self.ub):  # p sites reach everyone (above), so a plan was found
+            raise SolverError("p-median: a plan reaching every demand point was lost")
+        return None
+
+    def relaxation(self) -> tuple[LagrangianBound, float]:
+        """The Lagrangian bound, swaps from the relaxation's plans, kicks, and the reduction
+        tests with the best plan: the last Lagrangian result and the best bound."""
+        options, start, p, m = self.options, self.start, self.p, self.m
+        costs, w, work, fixed_mask = (
+            self.model.costs,
+            self.model.weights,
+            self.work,
+            self.fixed_mask,
         )
-        for plan in (grown, filled):
-            cost = pmedian_cost(pairs, plan)
-            if cost < ub:
-                best_open, ub = plan, cost
-    heuristic_cost = ub
-    details["heuristic_objective"] = heuristic_cost
+        integral = bool(np.all(costs.data == np.round(costs.data)) and np.all(w == np.round(w)))
+        # the bound stays valid on each row's nearest pairs (see solvers.lagrangian) and on
+        # large instances converges as far on 2 m/p + 10 of them as on all (5,000 × 300:
+        # 2,139.4 in 1.6 s on 40 vs 14.8 s on 300); small ones keep every pair
+        near = work.nearest(2 * -(-m // p) + 10) if work.nnz > _LAGRANGIAN_PAIRS else work
+
+        def lagrangian(**extra: Any) -> LagrangianBound:
+            return pmedian_lagrangian(
+                near,
+                p,
+                fixed_mask,
+                self.ub,
+                self.best_open,
+                integral=integral,
+                deadline=share_deadline(options, start, _LAGRANGIAN_SHARE),
+                **extra,
+            )
+
+        lag = lagrangian()
+        if lag.upper_bound < self.ub:
+            self.best_open, self.ub = lag.best_open, lag.upper_bound
+        polish_end = share_deadline(options, start, _POLISH_SHARE)
+        polished = 0
+        for plan in lag.plans:
+            if polish_end is not None and time.perf_counter() >= polish_end:
+                break
+            self.consider(pmedian_swap(work, plan, ~fixed_mask, deadline=polish_end))
+            polished += 1
+        if self.ub - lag.lower_bound > 1e-9 * max(abs(self.ub), 1.0):
+            self.best_open, self.ub, kicks = _perturb(
+                work, self.pairs, self.best_open, self.ub, fixed_mask, lag, polish_end
+            )
+            polished += kicks
+        self.details |= {"polished_plans": polished, "polished_objective": self.ub}
+        first_bound, steps = lag.lower_bound, lag.iterations
+        if self.ub < lag.upper_bound:  # the reduction tests are stronger with the better plan
+            lag = lagrangian(
+                multipliers=lag.multipliers, max_iterations=150, keep_plans=0, step=0.1
+            )
+            steps += lag.iterations
+            if lag.upper_bound < self.ub:
+                self.best_open, self.ub = lag.best_open, lag.upper_bound
+        lb = max(lag.lower_bound, first_bound)
+        self.details |= {
+            "lagrangian_bound": lb,
+            "lagrangian_iterations": steps,
+            "candidates_kept": int(lag.keep.sum()),
+            "fixed_open_by_reduction": int((lag.forced_open & ~fixed_mask).sum()),
+        }
+        return lag, lb
+
+    def radius_mip(self, lag: LagrangianBound, lb: float) -> tuple[Status, float, str]:
+        """The truncated radius MIP over the sites the reduction kept, deepened until exact
+        (or out of time): status, bound and backend; the best plan is updated."""
+        options, start = self.options, self.start
+        tol = 1e-9 * max(abs(self.ub), 1.0)
+        keep = np.flatnonzero(lag.keep)
+        sub, _ = self.pairs.restrict_sites(keep)
+        sub_fixed = lag.forced_open[keep]
+        levels = pmedian_levels(sub)
+        best_sub = self.best_open[keep]
+        depth, cap = _first_depth(sub, levels, best_sub, sub_fixed, self.p)
+        bound, status, backend = lb, Status.FEASIBLE, options.backend
+        iterations = 0
+        while True:
+            iterations += 1
+            depth = np.minimum(depth, cap)
+            model_r = pmedian_radius_mip(sub, levels, depth, depth >= cap, self.p, sub_fixed)
+            first, _, _ = sub.nearest_open(best_sub)
+            warm = model_r.warm(best_sub, sub.cost[first])
+            out = solve_mip(
+                model_r.mip, remaining(options, start), warm_start=warm, highs_options=_PROVE
+            )
+            backend = out.backend
+            if out.bound is not None and out.status in (Status.OPTIMAL, Status.FEASIBLE):
+                bound = max(bound, out.bound)
+            if out.x is None:
+                break
+            plan_sub = out.x[: sub.n_sites] > 0.5
+            cost = pmedian_cost(sub, plan_sub)
+            if cost < self.ub - tol:
+                best_sub, self.ub = plan_sub, cost
+            if out.status != Status.OPTIMAL:
+                break
+            first, _, _ = sub.nearest_open(plan_sub)
+            short = model_r.short_rows(sub.cost[first])
+            if len(short) == 0:
+                status, best_sub = Status.OPTIMAL, plan_sub
+                break
+            logger.debug("p-median: %d demand rows need deeper levels", len(short))
+            lvl = np.where(first[short] >= 0, levels.rank[first[short]], levels.count[short])
+            depth[short] = np.maximum(2 * depth[short], lvl + 1)
+            if out_of_time(options, start):
+                break
+        self.best_open = _mask(keep[np.flatnonzero(best_sub)], self.m)
+        self.details |= {
+            "iterations": iterations,
+            "levels_kept": int(np.minimum(depth, levels.count).sum()),
+        }
+        if status != Status.OPTIMAL and self.ub - bound <= tol:
+            status = Status.OPTIMAL
+        return status, bound, backend
 
     def finish(
-        status: Status, plan: np.ndarray, bound: float | None, backend: str, **extra: object
+        self, status: Status, plan: np.ndarray, bound: float | None, backend: str, **extra: object
     ) -> Solution:
+        """The solution of ``plan``: every demand at its nearest open site."""
+        costs, w = self.model.costs, self.model.weights
         sites = np.flatnonzero(plan)
         assign, acost = nearest_assignment(costs, sites)
-        obj = float(w[active] @ acost[active])
         return plan_solution(
             "pmedian",
             costs,
             sites,
             status=status,
-            start=start,
+            start=self.start,
             backend=backend,
-            objective=obj,
+            objective=float(w[self.active] @ acost[self.active]),
             bound=bound,
             assignment=assign,
-            details=details | extra,
+            details=self.details | extra,
         )
-
-    if not np.isfinite(ub):  # p sites reach everyone (above), so a plan was found
-        raise SolverError("p-median: a plan reaching every demand point was lost")
-    if int(fixed_mask.sum()) == p:
-        return finish(Status.OPTIMAL, fixed_mask, None, options.backend, proof="all sites fixed")
-    if options.backend == "heuristic":
-        return plan_solution(
-            "pmedian",
-            costs,
-            np.flatnonzero(best_open),
-            status=Status.FEASIBLE,
-            start=start,
-            backend="heuristic",
-            objective=ub,
-            details=details,
-        )
-
-    # 2. Lagrangian bound; 3. plans from the relaxation; 4. reduction
-    integral = bool(np.all(costs.data == np.round(costs.data)) and np.all(w == np.round(w)))
-    # the bound stays valid on each row's nearest pairs (see solvers.lagrangian) and on large
-    # instances converges as far on 2 m/p + 10 of them as on all (5,000 × 300: 2,139.4 in
-    # 1.6 s on 40 vs 14.8 s on 300); small ones keep every pair
-    near = work.nearest(2 * -(-m // p) + 10) if work.nnz > _LAGRANGIAN_PAIRS else work
-
-    def lagrangian(**extra: Any) -> LagrangianBound:
-        return pmedian_lagrangian(
-            near,
-            p,
-            fixed_mask,
-            ub,
-            best_open,
-            integral=integral,
-            deadline=share_deadline(options, start, _LAGRANGIAN_SHARE),
-            **extra,
-        )
-
-    lag = lagrangian()
-    if lag.upper_bound < ub:
-        best_open, ub = lag.best_open, lag.upper_bound
-    polish_end = share_deadline(options, start, _POLISH_SHARE)
-    polished = 0
-    for plan in lag.plans:
-        if polish_end is not None and time.perf_counter() >= polish_end:
-            break
-        plan = pmedian_swap(work, plan, ~fixed_mask, deadline=polish_end)
-        cost = pmedian_cost(pairs, plan)
-        polished += 1
-        if cost < ub:
-            best_open, ub = plan, cost
-    if ub - lag.lower_bound > 1e-9 * max(abs(ub), 1.0):
-        best_open, ub, kicks = _perturb(work, pairs, best_open, ub, fixed_mask, lag, polish_end)
-        polished += kicks
-    details |= {"polished_plans": polished, "polished_objective": ub}
-    first_bound, steps = lag.lower_bound, lag.iterations
-    if ub < lag.upper_bound:  # the reduction tests are stronger with the better plan
-        lag = lagrangian(multipliers=lag.multipliers, max_iterations=150, keep_plans=0, step=0.1)
-        steps += lag.iterations
-        if lag.upper_bound < ub:
-            best_open, ub = lag.best_open, lag.upper_bound
-    lb = max(lag.lower_bound, first_bound)
-    details |= {
-        "lagrangian_bound": lb,
-        "lagrangian_iterations": steps,
-        "candidates_kept": int(lag.keep.sum()),
-        "fixed_open_by_reduction": int((lag.forced_open & ~fixed_mask).sum()),
-    }
-    tol = 1e-9 * max(abs(ub), 1.0)
-    if ub - lb <= tol or (options.mip_gap and ub - lb <= options.mip_gap * abs(ub)):
-        return finish(Status.OPTIMAL, best_open, lb, options.backend, proof="lagrangian bound")
-    if out_of_time(options, start):
-        return finish(Status.FEASIBLE, best_open, lb, options.backend, proof="time limit")
-
-    # 5. truncated radius MIP over the kept sites, deepened until exact; its first size is
-    # about the rows' ranks of their site in the best plan, plus 3 (see _first_depth)
-    first, _, _ = work.nearest_open(best_open)
-    size = int((first - work.indptr[:-1] + 3)[first >= 0].sum())
-    if size > _MIP_LEVELS and options.time_limit is not None:
-        # too big to gain anything in the time left (100,000 × 2,000: 1.25 million levels,
-        # the root LP does not finish): the time goes to the local search instead, until the
-        # time limit or _SKIP_STALL kicks in a row without a better plan. The choice depends
-        # on the size and on a time limit being set, never on the speed of the machine.
-        best_open, ub, kicks = _perturb(
-            work, pairs, best_open, ub, fixed_mask, lag, deadline(options, start), _SKIP_STALL
-        )
-        details |= {"polished_plans": polished + kicks, "mip": f"skipped (~{size} levels)"}
-        return finish(Status.FEASIBLE, best_open, lb, options.backend, proof="local search")
-    keep = np.flatnonzero(lag.keep)
-    sub, _ = pairs.restrict_sites(keep)
-    sub_fixed = lag.forced_open[keep]
-    levels = pmedian_levels(sub)
-    best_sub = best_open[keep]
-    depth, cap = _first_depth(sub, levels, best_sub, sub_fixed, p)
-    bound, status, backend = lb, Status.FEASIBLE, options.backend
-    iterations = 0
-    while True:
-        iterations += 1
-        depth = np.minimum(depth, cap)
-        model_r = pmedian_radius_mip(sub, levels, depth, depth >= cap, p, sub_fixed)
-        first, _, _ = sub.nearest_open(best_sub)
-        near = sub.cost[first]
-        warm = model_r.warm(best_sub, near)
-        out = solve_mip(
-            model_r.mip, remaining(options, start), warm_start=warm, highs_options=_PROVE
-        )
-        backend = out.backend
-        if out.bound is not None and out.status in (Status.OPTIMAL, Status.FEASIBLE):
-            bound = max(bound, out.bound)
-        if out.x is None:
-            break
-        plan_sub = out.x[: sub.n_sites] > 0.5
-        cost = pmedian_cost(sub, plan_sub)
-        if cost < ub - tol:
-            best_sub, ub = plan_sub, cost
-        if out.status != Status.OPTIMAL:
-            break
-        first, _, _ = sub.nearest_open(plan_sub)
-        short = model_r.short_rows(sub.cost[first])
-        if len(short) == 0:
-            status = Status.OPTIMAL
-            best_sub = plan_sub
-            break
-        logger.debug("p-median: %d demand rows need deeper levels", len(short))
-        lvl = np.where(first[short] >= 0, levels.rank[first[short]], levels.count[short])
-        depth[short] = np.maximum(2 * depth[short], lvl + 1)
-        if out_of_time(options, start):
-            break
-    best_open = _mask(keep[np.flatnonzero(best_sub)], m)
-    details |= {"iterations": iterations, "levels_kept": int(np.minimum(depth, levels.count).sum())}
-    if status != Status.OPTIMAL and ub - bound <= tol:
-        status = Status.OPTIMAL
-    return finish(status, best_open, bound, backend)
 
 
 def _perturb(
