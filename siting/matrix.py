@@ -292,7 +292,8 @@ def _violations(violations: list[dict[str, Any]], site_ids: np.ndarray) -> list[
     return jsonable([{**v, "site": str(site_ids[int(v["site"])])} for v in violations])
 
 
-def _natural_key(value: str) -> tuple:
+def _natural_key(value: str) -> tuple[int, float, str]:
+    """Sort key of an id: numbers first, by value (``"2"`` before ``"10"``), then text."""
     try:
         return (0, float(value), value)
     except ValueError:
