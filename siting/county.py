@@ -16,7 +16,15 @@ from scipy.spatial import cKDTree
 
 from geodata.boundaries import assign_units
 from geodata.crs import local_utm_crs
-from siting.rules import Rule, RulePreset
+from siting.rules import (
+    ColocationRule,
+    EmergencyStationRule,
+    FacilityKindRule,
+    MedicalCommunityRule,
+    RulePreset,
+    SubCentreRule,
+    TownshipCentreRule,
+)
 from siting_errors import InputError
 from solvers import LSCP, MCLP, CostMatrix, Solution, solve
 
@@ -34,7 +42,7 @@ logger = logging.getLogger(__name__)
 
 
 def township_gaps(
-    townships: gpd.GeoDataFrame, centres: gpd.GeoDataFrame, *, rule: Rule
+    townships: gpd.GeoDataFrame, centres: gpd.GeoDataFrame, *, rule: TownshipCentreRule
 ) -> pd.DataFrame:
     """R2: health centres inside each township polygon, and the townships that lack one."""
     idx = assign_units(centres, townships)
@@ -51,7 +59,7 @@ def township_gaps(
 
 
 def colocated_candidates(
-    sites: gpd.GeoDataFrame, pois: gpd.GeoDataFrame, *, rule: Rule
+    sites: gpd.GeoDataFrame, pois: gpd.GeoDataFrame, *, rule: ColocationRule
 ) -> gpd.GeoDataFrame:
     """R4: each site's distance to the nearest point of interest (Party-and-masses activity
     centre, elderly home), whether it is within ``poi_max_distance_m`` and its preference
@@ -72,7 +80,7 @@ def colocated_candidates(
     return out
 
 
-def facility_type(kind: str, *, rule: Rule) -> str:
+def facility_type(kind: str, *, rule: FacilityKindRule) -> str:
     """R5: the facility to plan in an area of this administrative kind."""
     table = rule.facility_by_kind
     if kind not in table:
@@ -89,7 +97,11 @@ def service_circle(rules: RulePreset, *, area: str = "urban") -> tuple[float, st
 
 
 def choose_sub_centres(
-    costs: CostMatrix, population: np.ndarray, *, rule: Rule, time_limit: float | None = 60.0
+    costs: CostMatrix,
+    population: np.ndarray,
+    *,
+    rule: SubCentreRule,
+    time_limit: float | None = 60.0,
 ) -> Solution:
     """R7: pick ``k`` of the existing township centres (the columns) as county sub-centres,
     maximising the population within ``threshold_minutes``."""
@@ -103,7 +115,9 @@ def choose_sub_centres(
     )
 
 
-def allocate_to_leads(costs: CostMatrix, county_population: float, *, rule: Rule) -> np.ndarray:
+def allocate_to_leads(
+    costs: CostMatrix, county_population: float, *, rule: MedicalCommunityRule
+) -> np.ndarray:
     """R9: lead hospital (column) of each township centre (row) — the nearest by travel time.
     A county under ``single_community_below`` residents forms one community: everything goes
     to the first lead."""
@@ -118,7 +132,7 @@ def allocate_to_leads(costs: CostMatrix, county_population: float, *, rule: Rule
 
 
 def emergency_stations(
-    costs: CostMatrix, *, rule: Rule, time_limit: float | None = 60.0
+    costs: CostMatrix, *, rule: EmergencyStationRule, time_limit: float | None = 60.0
 ) -> Solution:
     """R10: the fewest township centres (columns) to host emergency stations so every demand
     (rows) is within ``threshold_minutes`` (LSCP; infeasible names who cannot be reached)."""

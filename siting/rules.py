@@ -25,7 +25,7 @@ from dataclasses import dataclass, field, fields
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, TypeVar, cast
 
 from siting_errors import DataNotFoundError, InputError
 
@@ -432,7 +432,7 @@ def _rule_problems(cls: type[Rule], section: Mapping[str, Any]) -> list[str]:
     code = cls.code
     problems: list[str] = []
     for f in fields(cls):
-        check = f.metadata.get("meta") or f.metadata.get("check")
+        check: Check = f.metadata.get("meta") or f.metadata["check"]
         if f.name not in section:
             if f.name != "note":  # the only optional field
                 problems.append(f"{code}.{f.name} missing")
@@ -456,7 +456,9 @@ def _preset_cross_problems(rules: Mapping[str, Any], documents: Any, tiers: Any)
     are reported on their own)."""
     problems: list[str] = []
     r5 = rules.get("R5")
-    table = r5.facility_by_kind if isinstance(r5, Rule) else _get(r5, "facility_by_kind")
+    table = (
+        r5.facility_by_kind if isinstance(r5, FacilityKindRule) else _get(r5, "facility_by_kind")
+    )
     if isinstance(table, Mapping) and isinstance(tiers, Mapping) and tiers:
         for kind, tier in table.items():
             if isinstance(tier, str) and tier not in tiers:
@@ -553,12 +555,15 @@ def rules_from_dict(data: Mapping[str, Any], *, origin: str = "rules") -> RulePr
     )
     if problems:
         raise InputError(_summary(origin, problems))
-    rules = {code: cls(**data[code]) for code, cls in RULE_TYPES.items()}
+    # every section was validated above: the documents and tiers are tables of tables
+    rules: dict[str, Any] = {code: cls(**data[code]) for code, cls in RULE_TYPES.items()}
+    checked_documents = cast(Mapping[str, str], documents)
+    checked_tiers = cast(Mapping[str, Mapping[str, str]], tiers)
     return RulePreset(
         name=head["name"],
         title=head["title"],
-        documents=dict(documents),
-        tiers={key: Tier(key=key, **tier) for key, tier in tiers.items()},
+        documents=dict(checked_documents),
+        tiers={key: Tier(key=key, **tier) for key, tier in checked_tiers.items()},
         **rules,
     )
 

@@ -167,7 +167,7 @@ def group_villages(
     villages: pd.DataFrame,
     *,
     population_column: str,
-    rule: JointClinicRule,
+    rule: Rule,
     travel_minutes: Any = None,
 ) -> pd.DataFrame:
     """R3 joint-clinic groups (see the module docstring for the grouping).
