@@ -6,6 +6,8 @@ import logging
 
 import geopandas as gpd
 import numpy as np
+import scipy.sparse as sp
+import shapely
 from scipy.spatial import cKDTree
 
 from geodata.traveltime import TravelTimes
@@ -28,7 +30,8 @@ def straight_line_times(
 
     Time = straight-line distance × ``detour_factor`` / ``speed_kmh``. Both inputs must be in
     the same projected CRS (metres); the pairs come from a KD-tree radius search, so the output
-    stays sparse at city scale.
+    stays sparse at city scale. Pairs are in row-major order (origin, then destination), the
+    order a :class:`solvers.CostMatrix` is built from without sorting.
     """
     for name, g in (("origins", origins), ("destinations", destinations)):
         if g.crs is None or not g.crs.is_projected:
@@ -43,16 +46,29 @@ def straight_line_times(
         raise InputError(f"`detour_factor` must be >= 1, got {detour_factor!r}")
     if cutoff <= 0:
         raise InputError(f"`cutoff` must be > 0 seconds, got {cutoff!r}")
-    a = np.column_stack([origins.centroid.x.to_numpy(), origins.centroid.y.to_numpy()])
-    b = np.column_stack([destinations.centroid.x.to_numpy(), destinations.centroid.y.to_numpy()])
+    a, b = _xy(origins), _xy(destinations)
     metres_per_second = speed_kmh / 3.6
     radius = cutoff * metres_per_second / detour_factor
     pairs = cKDTree(b).sparse_distance_matrix(cKDTree(a), radius, output_type="ndarray")
     seconds = pairs["v"] * detour_factor / metres_per_second
     keep = seconds <= cutoff
+    # row-major order through a CSR build (linear time, explicit zeros kept): sorting 10 M
+    # pairs with lexsort downstream took 14 s of the Wuhan raster's straight-line plan
+    csr = sp.csr_array(
+        (seconds[keep], (pairs["j"][keep], pairs["i"][keep])), shape=(len(a), len(b))
+    )
+    csr.sort_indices()
     return TravelTimes(
-        rows=pairs["j"][keep].astype(np.int64),
-        cols=pairs["i"][keep].astype(np.int64),
-        seconds=seconds[keep].astype(np.float64),
+        rows=np.repeat(np.arange(len(a), dtype=np.int64), np.diff(csr.indptr)),
+        cols=csr.indices.astype(np.int64),
+        seconds=csr.data.astype(np.float64),
         shape=(len(a), len(b)),
     )
+
+
+def _xy(points: gpd.GeoSeries) -> np.ndarray:
+    """(n, 2) coordinates of points, or of the centroids of other geometries."""
+    geoms = points.to_numpy()
+    if not (shapely.get_type_id(geoms) == 0).all():
+        geoms = shapely.centroid(geoms)
+    return shapely.get_coordinates(geoms).reshape(len(geoms), 2)

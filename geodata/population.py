@@ -31,6 +31,7 @@ from affine import Affine
 from pyproj import CRS
 
 from geodata.readers import (
+    add_note,
     check_columns,
     check_crs,
     is_csv,
@@ -120,6 +121,35 @@ def _apply(t: Affine, u: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndar
     return t.a * u + t.b * v + t.c, t.d * u + t.e * v + t.f
 
 
+#: values commonly written for "no data" by GIS software (GDAL, ArcGIS, WorldPop, ERDAS)
+_SENTINELS = (-9999.0, -99999.0, -999999.0, -3.4028234663852886e38, -1e20, 3.4028234663852886e38)
+
+
+def _undeclared_nodata(data: np.ndarray, mask: np.ndarray | None) -> tuple[float, int] | None:
+    """A nodata sentinel the raster does not declare: the most frequent of the common
+    sentinel values (or, for integers, the type's largest value, repeated), as ``(value, cells)``;
+    ``None`` when there is none."""
+    cells = data if mask is None else data[mask]
+    found: list[tuple[int, float]] = []
+    if np.issubdtype(data.dtype, np.floating):
+        extreme = cells[(cells <= -9999.0) | (cells >= 1e30)]
+        for value in _SENTINELS:
+            count = int(np.count_nonzero(extreme == np.asarray(value, dtype=data.dtype)))
+            if count:
+                found.append((count, float(np.asarray(value, dtype=data.dtype))))
+    elif np.issubdtype(data.dtype, np.integer):
+        info = np.iinfo(data.dtype)
+        for value in (*(v for v in _SENTINELS[:3] if info.min <= v), float(info.max)):
+            count = int(np.count_nonzero(cells == int(value)))
+            # a real count at the type's maximum, repeated, is implausible; a sentinel is
+            if count > (1 if value == info.max else 0):
+                found.append((count, value))
+    if not found:
+        return None
+    count, value = max(found)
+    return value, count
+
+
 def demand_from_array(
     array: np.ndarray,
     transform: Affine,
@@ -132,9 +162,12 @@ def demand_from_array(
 
     ``array`` holds persons per cell (rows top to bottom, as read by rasterio; a masked array's
     mask is honoured); ``transform`` maps (col, row) to ``crs`` coordinates. Cells equal to
-    ``nodata``, masked, NaN, negative or zero are dropped. ``boundary`` (a shapely polygon in
-    ``crs``, or a GeoDataFrame / GeoSeries in any CRS) keeps only the cells whose centre lies
-    strictly inside it. ``demand_id`` is ``"r{row}c{col}"`` (0-based) in row-major order.
+    ``nodata``, masked, NaN, negative or zero are dropped. Without a declared ``nodata``, a
+    common sentinel (-9999, -99999, ±3.4e38, an integer type's maximum repeated) is detected,
+    treated as nodata and reported: a warning, and a note in ``attrs["notes"]``. ``boundary``
+    (a shapely polygon in ``crs``, or a GeoDataFrame / GeoSeries in any CRS) keeps only the
+    cells whose centre lies strictly inside it. ``demand_id`` is ``"r{row}c{col}"`` (0-based)
+    in row-major order.
     """
     crs = check_crs(crs, "the population raster")
     if not isinstance(transform, Affine):
@@ -156,6 +189,9 @@ def demand_from_array(
     valid = data > 0  # False for NaN and negatives
     if nodata is not None and not np.isnan(nodata):
         valid &= data != nodata
+    sentinel = None if nodata is not None else _undeclared_nodata(data, valid_mask)
+    if sentinel is not None:
+        valid &= data != sentinel[0]
     if np.issubdtype(data.dtype, np.floating):
         valid &= np.isfinite(data)
     if valid_mask is not None:
@@ -188,7 +224,7 @@ def demand_from_array(
             + f" (array shape {data.shape}, nodata {nodata!r})"
         )
     with _gc_paused():
-        return gpd.GeoDataFrame(
+        demand = gpd.GeoDataFrame(
             {
                 "demand_id": pd.array(_cell_ids(rows, cols), dtype="str"),
                 "population": data[rows, cols].astype(np.float64),
@@ -196,6 +232,16 @@ def demand_from_array(
             geometry=gpd.points_from_xy(xs, ys),
             crs=crs,
         )
+    if sentinel is not None:
+        value, count = sentinel
+        note = (
+            f"{count:,} cells hold {value:g}, a nodata value the raster does not declare: they "
+            "are treated as nodata (no population); declare it (e.g. `gdal_edit.py -a_nodata "
+            f"{value:g}`) to silence this"
+        )
+        logger.warning("population raster: %s", note)
+        add_note(demand, f"population raster: {note}")
+    return demand
 
 
 def load_population_raster(

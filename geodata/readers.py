@@ -21,14 +21,17 @@ from typing import Any, Literal
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-from pyproj import CRS
+import shapely
+from pyproj import CRS, Transformer
 from pyproj.exceptions import CRSError as PyprojCRSError
 
 from siting_errors import CRSError, DataNotFoundError, InputError, UnsupportedFormatError
 
 __all__ = [
     "SourceGuard",
+    "add_note",
     "check_columns",
+    "check_coordinates",
     "check_crs",
     "is_csv",
     "open_raster",
@@ -65,6 +68,92 @@ def check_columns(
             geometry = frame.geometry.name if isinstance(frame, gpd.GeoDataFrame) else None
             there = [c for c in frame.columns if c != geometry]
             raise InputError(f"{what} has no column {column!r} (columns: {there}){hint}")
+
+
+def _number(v: float) -> str:
+    return f"{v:.0f}" if abs(v) >= 1e5 else f"{v:.6g}"
+
+
+def _sample(x: np.ndarray, y: np.ndarray, rows: np.ndarray) -> str:
+    """The first few ``(x, y)`` values of ``rows``, as the user would read them."""
+    return ", ".join(f"({_number(x[i])}, {_number(y[i])})" for i in rows[:3])
+
+
+def add_note(frame: pd.DataFrame, note: str) -> None:
+    """Attach a sentence the user must read to a loaded frame (``frame.attrs["notes"]``): a
+    loader's finding that is not an error (an undeclared nodata value, generated candidates).
+    :func:`siting.plan` copies these notes into the plan's notes."""
+    notes = list(frame.attrs.get("notes", []))
+    notes.append(note)
+    frame.attrs["notes"] = notes
+
+
+def check_coordinates(frame: gpd.GeoDataFrame, what: str) -> None:
+    """Coordinates that cannot be right for the frame's CRS are a :class:`CRSError` naming
+    ``what`` (the file), how many features are wrong, a sample of their values and the likely
+    cause:
+
+    - a geographic CRS (longitude/latitude) with values beyond ±180 / ±90: latitude and
+      longitude swapped (x within ±90, y within ±180), or metres read as degrees (a projected
+      file without its CRS, or a CSV given the wrong one);
+    - a projected CRS (metres) whose values all lie within ±180 / ±90: longitude/latitude
+      labelled with a projected CRS (e.g. a lon/lat file declared EPSG:32649);
+    - a projected CRS whose values cannot be transformed to longitude/latitude.
+
+    Missing and empty geometries are left to the loaders (they name the rows).
+    """
+    if frame.crs is None or len(frame) == 0:
+        return
+    bounds = shapely.bounds(frame.geometry.to_numpy())
+    ok = np.isfinite(bounds).all(axis=1)
+    if not ok.any():
+        return
+    x0, y0, x1, y1 = (bounds[ok, k] for k in range(4))
+    crs = CRS.from_user_input(frame.crs)
+    name = crs.to_string() if crs.to_epsg() is None else f"EPSG:{crs.to_epsg()}"
+    if crs.is_geographic:
+        bad = (np.minimum(x0, -x1) < -180) | (np.minimum(y0, -y1) < -90)
+        if not bad.any():
+            return
+        rows = np.flatnonzero(bad)
+        swapped = (np.maximum(np.abs(x0), np.abs(x1)) <= 90) & (
+            np.maximum(np.abs(y0), np.abs(y1)) <= 180
+        )
+        if swapped.all():
+            cause = (
+                "latitude and longitude are swapped (x holds latitudes, y longitudes): swap the "
+                "x and y columns"
+            )
+        else:
+            cause = (
+                "the values are metres of a projected CRS read as degrees: the file has no CRS "
+                "or the wrong one; give the CRS they are in (e.g. EPSG:32649, UTM 49N)"
+            )
+        raise CRSError(
+            f"{what}: {len(rows)} of {int(ok.sum())} features have coordinates outside "
+            f"longitude ±180 / latitude ±90, impossible in {name} (x, y: "
+            f"{_sample(x0, y0, rows)}); likely cause: {cause}"
+        )
+    if not crs.is_projected:
+        return
+    if (np.maximum(np.abs(x0), np.abs(x1)) <= 180).all() and (
+        np.maximum(np.abs(y0), np.abs(y1)) <= 90
+    ).all():
+        rows = np.arange(len(x0))
+        raise CRSError(
+            f"{what}: every coordinate lies within ±180 / ±90 (x, y: {_sample(x0, y0, rows)}), "
+            f"but the CRS is {name}, in metres: those would all lie within 180 m of its origin. "
+            f"Likely cause: longitude/latitude labelled {name}; declare EPSG:4326 instead"
+        )
+    lon, lat = Transformer.from_crs(crs, "EPSG:4326", always_xy=True).transform(x0, y0)
+    bad = ~(np.isfinite(lon) & np.isfinite(lat))
+    if bad.any():
+        rows = np.flatnonzero(bad)
+        raise CRSError(
+            f"{what}: {len(rows)} of {len(x0)} features have coordinates that {name} cannot "
+            f"transform to longitude/latitude (x, y: {_sample(x0, y0, rows)}); likely cause: "
+            "the CRS is not the one the values are in"
+        )
 
 
 def source_path(path: str | Path, what: str) -> tuple[str, Path]:
@@ -148,6 +237,8 @@ def read_vector(
         logger.warning(
             "%s %r declares CRS %s; the given crs=%r is ignored", what, text, gdf.crs.name, crs
         )
+    if gdf.crs is not None:
+        check_coordinates(gdf, f"{what} {text!r}")
     return gdf
 
 
@@ -169,6 +260,7 @@ def read_csv_points(
             f"CSV {what} {text!r} has no CRS: pass crs= (e.g. 'EPSG:4326' when "
             f"{x_column!r}/{y_column!r} are longitude/latitude)"
         )
+    crs_text = str(crs)
     crs = check_crs(crs, f"`crs` for {text!r}")
     try:
         frame = _open(str(local), "csv", guard)
@@ -188,7 +280,9 @@ def read_csv_points(
             f"CSV {what} {text!r}: {x_column!r}/{y_column!r} must be numbers, "
             f"{int(bad.sum())} rows are not (first rows: {np.flatnonzero(bad)[:5].tolist()})"
         )
-    return gpd.GeoDataFrame(frame, geometry=gpd.points_from_xy(xs, ys), crs=crs)
+    points = gpd.GeoDataFrame(frame, geometry=gpd.points_from_xy(xs, ys), crs=crs)
+    check_coordinates(points, f"CSV {what} {text!r} ({x_column!r}/{y_column!r} in {crs_text})")
+    return points
 
 
 def open_raster(path: str | Path, *, what: str, guard: SourceGuard | None = None) -> Any:

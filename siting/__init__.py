@@ -1,12 +1,14 @@
-"""Primary-care facility siting: rules, scenarios, the planning workflow, results and exports."""
+"""Primary-care facility siting: rules, scenarios, the planning workflow, results and exports.
 
-from siting.compliance import compliance_table
-from siting.coverage import Coverage, coverage_score
-from siting.planning import TravelCosts, plan, travel_costs
-from siting.region import RegionResult, RegionSettings, plan_region
-from siting.result import PlanResult
-from siting.scenario import MODELS, MODES, Scenario
-from siting.tiers import TieredPlan, TierSpec, load_tiers, plan_tiers
+The names below are imported on first use (PEP 562), so ``siting --help`` and commands that need
+a part of the stack do not pay for importing all of it.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from siting_errors import (
     CRSError,
     DataNotFoundError,
@@ -16,6 +18,50 @@ from siting_errors import (
     SolverError,
     UnsupportedFormatError,
 )
+
+if TYPE_CHECKING:
+    from siting.compliance import compliance_table
+    from siting.coverage import Coverage, coverage_score
+    from siting.planning import TravelCosts, plan, travel_costs
+    from siting.region import RegionResult, RegionSettings, plan_region
+    from siting.result import PlanResult
+    from siting.scenario import MODELS, MODES, Scenario
+    from siting.tiers import TieredPlan, TierSpec, load_tiers, plan_tiers
+
+#: public name → the module that defines it
+_LAZY: dict[str, str] = {
+    "compliance_table": "siting.compliance",
+    "Coverage": "siting.coverage",
+    "coverage_score": "siting.coverage",
+    "TravelCosts": "siting.planning",
+    "plan": "siting.planning",
+    "travel_costs": "siting.planning",
+    "RegionResult": "siting.region",
+    "RegionSettings": "siting.region",
+    "plan_region": "siting.region",
+    "PlanResult": "siting.result",
+    "MODELS": "siting.scenario",
+    "MODES": "siting.scenario",
+    "Scenario": "siting.scenario",
+    "TieredPlan": "siting.tiers",
+    "TierSpec": "siting.tiers",
+    "load_tiers": "siting.tiers",
+    "plan_tiers": "siting.tiers",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'siting' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __all__ = [
     "MODELS",

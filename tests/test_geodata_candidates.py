@@ -221,7 +221,11 @@ def test_load_sites_errors(tmp_path: Path) -> None:
     with pytest.raises(DataNotFoundError, match=r"missing\.geojson"):
         load_sites(tmp_path / "missing.geojson")
     dup = tmp_path / "dup.csv"
-    dup.write_text("id,x,y\nA,1,1\nB,2,2\nA,3,3\nC,4,4\nC,5,5\nA,6,6\n", encoding="utf-8")
+    dup.write_text(  # UTM 49N metres (Hohhot)
+        "id,x,y\n"
+        + "".join(f"{c},{500_000 + i},{4_500_000 + i}\n" for i, c in enumerate("ABACCA")),
+        encoding="utf-8",
+    )
     with pytest.raises(InputError, match=r"must be unique, 2 are repeated: \['A', 'C'\]"):
         load_sites(dup, crs=UTM)
     with pytest.raises(InputError, match=r"no column 'code' \(columns: \['id', 'x', 'y'\]\)"):
@@ -233,13 +237,15 @@ def test_load_sites_errors(tmp_path: Path) -> None:
     gpd.GeoDataFrame({"id": []}, geometry=[], crs=UTM).to_file(tmp_path / "none.gpkg")
     with pytest.raises(InputError, match="has no features"):
         load_sites(tmp_path / "none.gpkg")
-    gpd.GeoDataFrame({"id": ["a", "b"]}, geometry=[Point(1, 1), None], crs=UTM).to_file(
-        tmp_path / "hole.gpkg"
-    )
+    gpd.GeoDataFrame(
+        {"id": ["a", "b"]}, geometry=[Point(500_001, 4_500_001), None], crs=UTM
+    ).to_file(tmp_path / "hole.gpkg")
     with pytest.raises(InputError, match=r"1 sites have no geometry \(ids \['b'\]\)"):
         load_sites(tmp_path / "hole.gpkg")
     with pytest.warns(UserWarning, match="'crs' was not provided"):
-        gpd.GeoDataFrame({"id": ["a"]}, geometry=[Point(1, 1)]).to_file(tmp_path / "n.shp")
+        gpd.GeoDataFrame({"id": ["a"]}, geometry=[Point(500_001, 4_500_001)]).to_file(
+            tmp_path / "n.shp"
+        )
     with pytest.raises(CRSError, match=r"n\.shp' has no CRS; pass crs="):
         load_sites(tmp_path / "n.shp")
     assert load_sites(tmp_path / "n.shp", crs=UTM).crs.to_epsg() == 32649

@@ -266,23 +266,26 @@ def test_vector_crs_rules(tmp_path: Path) -> None:
 
 def test_vector_bad_population_values_are_errors(tmp_path: Path) -> None:
     csv = tmp_path / "p.csv"
-    csv.write_text("x,y,pop,name\n1,2,10,a\n", encoding="utf-8")
+    csv.write_text("x,y,pop,name\n500001,4500002,10,a\n", encoding="utf-8")
     with pytest.raises(InputError, match=r"no column 'population' \(columns: \['x', 'y', 'pop'"):
         load_population(csv, crs=UTM)
     bad = tmp_path / "bad.csv"
-    bad.write_text("x,y,population\n1,2,5\n3,4,-3\n5,6,\n7,8,many\n", encoding="utf-8")
+    bad.write_text(
+        "x,y,population\n500001,4500002,5\n500003,4500004,-3\n500005,4500006,\n500007,4500008,many\n",
+        encoding="utf-8",
+    )
     with pytest.raises(InputError, match=r"must be a number >= 0, got '-3' on row 1 \(3 bad rows"):
         load_population(bad, crs=UTM)
     nan = tmp_path / "nan.csv"
-    nan.write_text("x,y,population\n1,2,5\n3,4,\n", encoding="utf-8")
+    nan.write_text("x,y,population\n500001,4500002,5\n500003,4500004,\n", encoding="utf-8")
     with pytest.raises(InputError, match=r"got nan on row 1 \(1 bad rows"):
         load_population(nan, crs=UTM)
     coords = tmp_path / "coords.csv"
-    coords.write_text("lon,lat,population\n1,2,5\n", encoding="utf-8")
+    coords.write_text("lon,lat,population\n500001,4500002,5\n", encoding="utf-8")
     with pytest.raises(InputError, match=r"no coordinate column 'x' .*pass x_column="):
         load_population(coords, crs=UTM)
     zeros = tmp_path / "zeros.csv"
-    zeros.write_text("x,y,population\n1,2,0\n3,4,0\n", encoding="utf-8")
+    zeros.write_text("x,y,population\n500001,4500002,0\n500003,4500004,0\n", encoding="utf-8")
     with pytest.raises(InputError, match=r"zeros.csv' has no cell with population > 0"):
         load_population(zeros, crs=UTM)
     empty = tmp_path / "empty.geojson"
@@ -290,7 +293,7 @@ def test_vector_bad_population_values_are_errors(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="no cell with population > 0"):
         load_population(empty)
     dup = tmp_path / "dup.csv"
-    dup.write_text("id,x,y,population\nA,1,2,5\nA,3,4,6\n", encoding="utf-8")
+    dup.write_text("id,x,y,population\nA,500001,4500002,5\nA,500003,4500004,6\n", encoding="utf-8")
     with pytest.raises(InputError, match=r"must be unique, 1 are repeated \(e.g. \['A'\]\)"):
         load_population(dup, crs=UTM, id_column="id")
     with pytest.raises(InputError, match="no column 'code'"):
@@ -299,12 +302,16 @@ def test_vector_bad_population_values_are_errors(tmp_path: Path) -> None:
 
 def test_vector_lines_and_missing_geometries_are_errors(tmp_path: Path) -> None:
     lines = gpd.GeoDataFrame(
-        {"population": [5]}, geometry=[shapely.LineString([(0, 0), (1, 1)])], crs=UTM
+        {"population": [5]},
+        geometry=[shapely.LineString([(500_000, 4_500_000), (500_001, 4_500_001)])],
+        crs=UTM,
     )
     lines.to_file(tmp_path / "lines.gpkg")
     with pytest.raises(InputError, match=r"must hold points or polygons, got \['LineString'\]"):
         load_population(tmp_path / "lines.gpkg")
-    holes = gpd.GeoDataFrame({"population": [5, 6]}, geometry=[Point(0, 0), None], crs=UTM)
+    holes = gpd.GeoDataFrame(
+        {"population": [5, 6]}, geometry=[Point(500_000, 4_500_000), None], crs=UTM
+    )
     holes.to_file(tmp_path / "holes.gpkg")
     with pytest.raises(InputError, match=r"1 rows have no geometry \(first rows: \[1\]\)"):
         load_population(tmp_path / "holes.gpkg")
