@@ -12,6 +12,7 @@ speeds, the load options and the build rules' version), so every later run with 
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -22,7 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
-from typing import TypeAlias
+from typing import TYPE_CHECKING, TypeAlias
 
 import networkx as nx
 import numpy as np
@@ -31,6 +32,9 @@ from pyproj import CRS, Transformer
 from pyproj.exceptions import CRSError as PyprojCRSError
 
 from siting_errors import CRSError, DataNotFoundError, InputError
+
+if TYPE_CHECKING:
+    from geodata._roadlines import LineFields
 
 __all__ = [
     "Network",
@@ -299,11 +303,13 @@ def network_cache_key(
     speeds: Mapping[str, float] | None = None,
     simplify: bool = False,
     retain_all: bool = False,
+    fields: LineFields | None = None,
 ) -> str:
     """The content hash (SHA-256, hex) a network built from ``path`` is cached under: the
-    file's bytes, the mode, the speed table actually used (defaults with ``speeds`` applied),
-    the load options and :data:`BUILD_VERSION`. Renaming or touching the file keeps the key;
-    changing one byte, a speed or an option changes it."""
+    file's bytes (a shapefile's ``.dbf``/``.shx``/``.prj``/``.cpg`` too), the mode, the speed
+    table actually used (defaults with ``speeds`` applied), the load options (a line layer's
+    ``fields`` included) and :data:`BUILD_VERSION`. Renaming or touching the file keeps the
+    key; changing one byte, a speed or an option changes it."""
     from geodata.roads import _check_mode, _speed_table
 
     mode = _check_mode(mode)
@@ -311,9 +317,15 @@ def network_cache_key(
     if not p.is_file():
         raise DataNotFoundError(f"road network file {str(p)!r} does not exist")
     digest = hashlib.sha256()
-    with p.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
+    parts = [p]
+    if p.suffix.lower() == ".shp":
+        parts += [
+            p.with_suffix(s) for s in (".dbf", ".shx", ".prj", ".cpg") if p.with_suffix(s).is_file()
+        ]
+    for part in parts:
+        with part.open("rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
     params = {
         "format": _FORMAT,
         "build": BUILD_VERSION,
@@ -321,6 +333,7 @@ def network_cache_key(
         "speeds": sorted(_speed_table(mode, speeds).items()),
         "simplify": bool(simplify),
         "retain_all": bool(retain_all),
+        "fields": None if fields is None else dataclasses.asdict(fields),
     }
     digest.update(json.dumps(params, sort_keys=True).encode())
     return digest.hexdigest()
@@ -334,15 +347,17 @@ def load_or_build_network(
     speeds: Mapping[str, float] | None = None,
     simplify: bool = False,
     retain_all: bool = False,
+    fields: LineFields | None = None,
 ) -> Network:
     """The :class:`Network` of a road file for ``mode``, from the cache in ``cache_dir`` when
     it holds one for the same inputs (:func:`network_cache_key`), else built with
     :func:`geodata.roads.load_roads` + :func:`network_from_graph` and written there
-    (atomically, so concurrent runs never read half a file). A damaged cache file is rebuilt."""
+    (atomically, so concurrent runs never read half a file). A damaged cache file is rebuilt.
+    ``fields`` reads a line layer (:class:`geodata.roads.LineFields`)."""
     from geodata.roads import load_roads
 
     key = network_cache_key(
-        path, mode=mode, speeds=speeds, simplify=simplify, retain_all=retain_all
+        path, mode=mode, speeds=speeds, simplify=simplify, retain_all=retain_all, fields=fields
     )
     target = Path(cache_dir) / f"network-{mode}-{key[:24]}.npz"  # the content alone names it
     if target.is_file():
@@ -354,7 +369,9 @@ def load_or_build_network(
             if net.mode == mode:
                 logger.info("network for %s (%s) loaded from the cache %s", path, mode, target)
                 return net
-    graph = load_roads(path, mode=mode, speeds=speeds, simplify=simplify, retain_all=retain_all)
+    graph = load_roads(
+        path, mode=mode, speeds=speeds, simplify=simplify, retain_all=retain_all, fields=fields
+    )
     net = network_from_graph(graph, mode=mode)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
