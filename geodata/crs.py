@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import geopandas as gpd
@@ -21,7 +22,13 @@ from pyproj.exceptions import CRSError as PyprojCRSError
 
 from siting_errors import CRSError, InputError
 
-__all__ = ["local_utm_crs", "to_projected", "utm_crs_for"]
+__all__ = [
+    "Extent",
+    "extent_of",
+    "local_utm_crs",
+    "to_projected",
+    "utm_crs_for",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -163,3 +170,54 @@ def to_projected(
         return data
     logger.debug("reprojecting %s from %s to %s", name, data.crs.name, target.name)
     return data.to_crs(target)
+
+
+@dataclass(frozen=True)
+class Extent:
+    """A longitude/latitude bounding box (WGS84 degrees), to compare and name inputs' extents."""
+
+    west: float
+    south: float
+    east: float
+    north: float
+
+    def overlaps(self, other: Extent) -> bool:
+        """Whether the two boxes share any point."""
+        return not (
+            self.east < other.west
+            or other.east < self.west
+            or self.north < other.south
+            or other.north < self.south
+        )
+
+    def swapped(self) -> Extent:
+        """The box with longitude and latitude exchanged (to test for swapped columns)."""
+        return Extent(self.south, self.west, self.north, self.east)
+
+    def __str__(self) -> str:
+        return f"lon {self.west:.4f}..{self.east:.4f}, lat {self.south:.4f}..{self.north:.4f}"
+
+
+def extent_of(x: Any, y: Any = None, crs: Any = None) -> Extent:
+    """The WGS84 extent of a GeoDataFrame / GeoSeries (``extent_of(frame)``) or of coordinate
+    arrays in ``crs`` (``extent_of(x, y, crs)``)."""
+    if isinstance(x, gpd.GeoDataFrame | gpd.GeoSeries):
+        if x.crs is None:
+            raise CRSError("cannot give the extent of data without a CRS")
+        minx, miny, maxx, maxy = (float(v) for v in x.total_bounds)
+        source = CRS.from_user_input(x.crs)
+    else:
+        xs, ys = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+        minx, miny, maxx, maxy = (
+            float(xs.min()),
+            float(ys.min()),
+            float(xs.max()),
+            float(ys.max()),
+        )
+        source = _user_crs(crs, "`crs`")
+    if source.equals(WGS84, ignore_axis_order=True):
+        return Extent(minx, miny, maxx, maxy)
+    west, south, east, north = Transformer.from_crs(source, WGS84, always_xy=True).transform_bounds(
+        minx, miny, maxx, maxy
+    )
+    return Extent(float(west), float(south), float(east), float(north))

@@ -22,12 +22,19 @@ import pandas as pd
 from geodata.boundaries import assign_units
 from geodata.crs import local_utm_crs
 from siting.coverage import coverage_score, weighted_mean
+from siting.reach import nearest_open, nearest_open_exact
 from siting.result import PlanResult
 from siting.scenario import STRAIGHT_LINE_SPEED_KMH, Scenario
 from siting_errors import InputError
 from solvers import LSCP, MCLP, CostMatrix, PCenter, PMedian, Solution, solve
 
+#: service thresholds (minutes) outside this range get a warning: seconds or metres, likely
+PLAUSIBLE_THRESHOLD_MINUTES = (1.0, 120.0)
+#: a search "without a limit" (30 years, longer than any route)
+NO_LIMIT_SECONDS = 1e9
+
 if TYPE_CHECKING:
+    from geodata.crs import Extent
     from geodata.network import Network
     from geodata.snapping import Snap
 
@@ -112,6 +119,12 @@ class TravelCosts:
         )
 
 
+def search_seconds(minutes: float) -> float:
+    """A search limit in seconds for geodata's searches; ``inf`` (no limit) as
+    :data:`NO_LIMIT_SECONDS`."""
+    return minutes * 60.0 if np.isfinite(minutes) else NO_LIMIT_SECONDS
+
+
 def _say(progress: Progress | None, message: str) -> None:
     logger.info(message)
     if progress is not None:
@@ -138,13 +151,15 @@ def travel_costs(scenario: Scenario, *, progress: Progress | None = None) -> Tra
                 site_xy,
                 speed_kmh=speed,
                 detour_factor=scenario.detour_factor,
-                cutoff=cutoff * 60.0,
+                cutoff=search_seconds(cutoff),
             )
             return CostMatrix.from_triples(
                 tt.rows, tt.cols, np.round(tt.seconds / 60.0, 9), tt.shape
             )
 
         costs = line(scenario.demand)
+        if costs.nnz == 0:
+            _no_pairs(scenario, cutoff)
         ones_d = np.ones(len(demand_ids), dtype=bool)
         ones_s = np.ones(len(site_ids), dtype=bool)
         villages = _rules_villages(scenario)
@@ -183,9 +198,17 @@ def travel_costs(scenario: Scenario, *, progress: Progress | None = None) -> Tra
         max_distance=scenario.max_snap_distance,
         walk_speed_kmh=scenario.walk_speed_kmh,
     )
+    for what, frame, snap in (
+        ("population", scenario.demand, dsnap),
+        ("sites", scenario.sites, ssnap),
+    ):
+        if not np.asarray(snap.snapped).any():
+            _off_network(scenario, what, frame, net)
     _say(progress, f"travel times within {cutoff:g} minutes ({scenario.mode})")
-    tt = travel_times(net, dsnap, ssnap, cutoff=cutoff * 60.0)
+    tt = travel_times(net, dsnap, ssnap, cutoff=search_seconds(cutoff))
     costs = CostMatrix.from_triples(tt.rows, tt.cols, np.round(tt.seconds / 60.0, 9), tt.shape)
+    if costs.nnz == 0:
+        _no_pairs(scenario, cutoff)
     villages = _rules_villages(scenario)
     village_costs = None
     if villages is not None:
@@ -195,7 +218,7 @@ def travel_costs(scenario: Scenario, *, progress: Progress | None = None) -> Tra
             max_distance=scenario.max_snap_distance,
             walk_speed_kmh=scenario.walk_speed_kmh,
         )
-        vt = travel_times(net, vsnap, ssnap, cutoff=cutoff * 60.0)
+        vt = travel_times(net, vsnap, ssnap, cutoff=search_seconds(cutoff))
         village_costs = CostMatrix.from_triples(
             vt.rows, vt.cols, np.round(vt.seconds / 60.0, 9), vt.shape
         )
@@ -256,28 +279,41 @@ def travel_notes(scenario: Scenario, travel: TravelCosts) -> list[str]:
     return notes
 
 
-def nearest_open(costs: CostMatrix, open_idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per demand point, the nearest open site (a column index, -1 when none is within the
-    matrix's cutoff) and its travel time (``inf`` then); ties go to the lowest column."""
-    open_idx = np.asarray(open_idx, dtype=np.int64)
-    times = np.full(costs.n_demand, np.inf)
-    nearest = np.full(costs.n_demand, -1, dtype=np.int64)
-    if not len(open_idx):
-        return nearest, times
-    sub = costs.restrict_sites(open_idx)
-    if not sub.nnz:
-        return nearest, times
-    csr = sub.csr()
-    row_has = np.diff(csr.indptr) > 0
-    mins = sub.row_min()
-    times[row_has] = mins[row_has]
-    rows = sub.rows()
-    is_min = sub.data == mins[rows]
-    first = np.full(costs.n_demand, -1, dtype=np.int64)
-    hits = np.flatnonzero(is_min)
-    first[rows[hits[::-1]]] = sub.indices[hits[::-1]]
-    nearest = np.where(first >= 0, open_idx[np.maximum(first, 0)], -1)
-    return nearest, times
+def _swap_hint(a: Extent, b: Extent, what: str) -> str:
+    if a.swapped().overlaps(b):
+        return f"; the {what}'s longitude and latitude look swapped (swapped, they would overlap)"
+    return ""
+
+
+def _off_network(scenario: Scenario, what: str, frame: gpd.GeoDataFrame, net: Network) -> None:
+    """No point of ``frame`` reached the road network: the inputs do not overlap."""
+    from geodata.crs import extent_of
+
+    mine, roads = extent_of(frame), extent_of(net.x, net.y, net.crs)
+    where = "do not overlap" if not mine.overlaps(roads) else "barely overlap"
+    raise InputError(
+        f"the {what} ({mine}) and the road network ({roads}) {where}: none of the {len(frame):,} "
+        f"{'demand points' if what == 'population' else 'sites'} is within "
+        f"{scenario.max_snap_distance:g} m (max_snap_distance) of a road. Check that both "
+        f"files cover the same place{_swap_hint(mine, roads, what)}"
+    )
+
+
+def _no_pairs(scenario: Scenario, cutoff: float) -> None:
+    """No site is within the search of any resident. For p-median / p-center that only says
+    the search is short (it is extended) unless the extents are apart: then the inputs do not
+    overlap."""
+    from geodata.crs import extent_of
+
+    people, sites = extent_of(scenario.demand), extent_of(scenario.sites)
+    if scenario.model in ("pmedian", "pcenter") and people.overlaps(sites):
+        return
+    where = "do not overlap" if not people.overlaps(sites) else "are far apart"
+    raise InputError(
+        f"the population ({people}) and the sites ({sites}) {where}: no site is within "
+        f"{cutoff:g} minutes ({scenario.mode}) of any resident. Check that both files cover the "
+        f"same place{_swap_hint(sites, people, 'sites')}"
+    )
 
 
 def _check_travel(scenario: Scenario, travel: TravelCosts) -> None:
@@ -333,11 +369,11 @@ def _solve(
             fixed=fixed,
         )
     else:
-        # A sparse matrix (travel times up to the cutoff) can leave demand with no open site in
-        # reach under some plans; a "beyond the cutoff" site, always open, serves it at a
-        # penalty, so every plan is feasible and such demand is reported as unreachable.
+        # A sparse matrix (travel times up to the search limit) can leave demand with no open
+        # site in it under some plans; a "beyond the search" site, always open, serves it at
+        # exactly the limit (a lower bound on its true time: siting.reach.solve_extending)
         active = weights > 0
-        counts = np.diff(costs.csr().indptr)
+        counts = np.diff(costs.indptr)
         if not (counts[active] == costs.n_sites).all() and penalty is not None:
             return _solve_with_far_site(scenario, costs, weights, fixed, penalty, opts)
         cls = PMedian if scenario.model == "pmedian" else PCenter
@@ -354,7 +390,9 @@ def _solve_with_far_site(
     opts: dict[str, Any],
 ) -> Solution:
     """p-median / p-center with an extra always-open site at ``penalty`` for every demand;
-    the extra site is removed from the returned solution (its demand: assignment -1)."""
+    the extra site is removed from the returned solution (its demand: assignment -1), and so
+    are its penalties from the objective's meaning: the caller re-prices them
+    (:func:`siting.reach.solve_extending`)."""
     n, m = costs.shape
     rows = np.concatenate([costs.rows(), np.arange(n)])
     cols = np.concatenate([costs.indices.astype(np.int64), np.full(n, m)])
@@ -377,6 +415,78 @@ def _solve_with_far_site(
         details=dict(sol.details)
         | {"beyond_cutoff_penalty": float(penalty), "beyond_cutoff_demand": int(far.sum())},
     )
+
+
+def input_notes(scenario: Scenario) -> list[str]:
+    """The notes the inputs carry (an undeclared nodata value, generated candidates:
+    ``attrs["notes"]`` of the demand and the sites) and a threshold outside the plausible
+    range of a service circle."""
+    notes = [
+        str(n) for frame in (scenario.demand, scenario.sites) for n in frame.attrs.get("notes", [])
+    ]
+    t = scenario.threshold_minutes
+    low, high = PLAUSIBLE_THRESHOLD_MINUTES
+    if t is not None and not low <= t <= high:
+        note = (
+            f"the service threshold is {t:g} minutes, outside the plausible range of a service "
+            f"circle ({low:g}-{high:g} minutes): check it is in minutes (not seconds or metres)"
+        )
+        logger.warning(note)
+        notes.append(note)
+    return notes
+
+
+def _solve_honestly(
+    scenario: Scenario,
+    travel: TravelCosts,
+    pop: np.ndarray,
+    notes: list[str],
+    progress: Progress | None,
+) -> tuple[Solution, TravelCosts]:
+    """The solve with one meaning of unreachable and uncoverable residents
+    (:mod:`siting.reach`): LSCP covers everyone coverable (unless ``strict``), p-median and
+    p-center extend the search instead of pricing anyone at a penalty."""
+    from siting.reach import solve_extending, uncoverable_rows
+
+    costs = travel.costs
+    if scenario.model in ("pmedian", "pcenter"):
+        network = travel.network
+
+        def recompute(cutoff: float) -> TravelCosts:
+            wider = scenario.replace(cutoff_minutes=cutoff)
+            if network is not None:
+                wider = wider.replace(roads=network)
+            return travel_costs(wider)
+
+        solution, travel, _, extra = solve_extending(
+            scenario,
+            travel,
+            pop,
+            solve=lambda c, w, penalty: _solve(scenario, c, w, penalty),
+            recompute=recompute,
+            say=lambda message: _say(progress, message),
+        )
+        notes.extend(extra)
+        return solution, travel
+    weights = pop.copy()
+    threshold = scenario.threshold_minutes
+    assert threshold is not None  # required for LSCP and MCLP (the Scenario checks)
+    lost = uncoverable_rows(costs, threshold) & (pop > 0)
+    if lost.any():
+        who = (
+            f"{int(lost.sum())} demand points ({float(pop[lost].sum()):,.0f} residents) have no "
+            f"site within {threshold:g} minutes"
+        )
+        if scenario.model == "lscp" and not scenario.strict:
+            weights[lost] = 0.0
+            notes.append(
+                f"{who}: LSCP covers everyone else (everyone coverable, as ArcGIS's Minimize "
+                "Facilities does) and lists them in the `uncoverable` layer; strict=True "
+                "answers infeasible instead"
+            )
+        elif scenario.model == "mclp":
+            notes.append(f"{who}: no plan can cover them (the `uncoverable` layer lists them)")
+    return _solve(scenario, costs, weights), travel
 
 
 def plan(
@@ -402,29 +512,11 @@ def plan(
     notes: list[str] = travel_notes(scenario, travel)
     timings["travel_times"] = travel.seconds
     pop = scenario.demand["population"].to_numpy(dtype=np.float64)
-    costs = travel.costs
-    weights = pop.copy()
-    reachable = costs.row_min() < np.inf
-    if scenario.model in ("pmedian", "pcenter") and not reachable.all():
-        lost = float(pop[~reachable].sum())
-        notes.append(
-            f"{int((~reachable).sum())} demand points ({lost:,.0f} residents) have no site within "
-            f"{travel.cutoff_minutes:g} minutes; they are left out of the {scenario.model} "
-            "objective and reported as unreachable"
-        )
-        weights[~reachable] = 0.0
+    notes.extend(input_notes(scenario))
 
     _say(progress, f"solving {scenario.model} ({scenario.backend})")
     t0 = time.perf_counter()
-    penalty = 2.0 * travel.cutoff_minutes if np.isfinite(travel.cutoff_minutes) else None
-    solution = _solve(scenario, costs, weights, penalty)
-    far = solution.details.get("beyond_cutoff_demand", 0)
-    if far:
-        notes.append(
-            f"{far} demand points have no open site within the {travel.cutoff_minutes:g}-minute "
-            f"search cutoff in this plan; the {scenario.model} objective counts them at "
-            f"{penalty:g} minutes and they are reported as unreachable"
-        )
+    solution, travel = _solve_honestly(scenario, travel, pop, notes, progress)
     timings["solve"] = time.perf_counter() - t0
     if solution.reason:
         notes.append(solution.reason)
@@ -446,21 +538,22 @@ def _build_result(
     costs = travel.costs
     existing = scenario.existing_mask
     open_idx = solution.open_sites if solution.has_solution else np.flatnonzero(existing)
-    nearest, times = nearest_open(costs, open_idx)
+    # nearest open site and its time, per demand point, with no search limit (siting.reach)
+    nearest, times = nearest_open_exact(scenario, travel, open_idx)
     if solution.has_solution and solution.model == "pmedian" and len(solution.assignment):
-        assigned = solution.assignment.copy()
-        # demand left out (weight 0) keeps its nearest open site
-        assigned = np.where(assigned >= 0, assigned, nearest)
-        dense_t = times.copy()
+        # the model's own assignment where it has one (a capacitated plan need not serve a
+        # resident from the nearest site); the nearest open site for the others
+        assigned = solution.assignment
         ok = assigned >= 0
         if ok.any():
             lookup = pd.Series(
                 costs.data, index=pd.MultiIndex.from_arrays([costs.rows(), costs.indices])
             )
-            dense_t[ok] = lookup.reindex(
+            times = times.copy()
+            times[ok] = lookup.reindex(
                 pd.MultiIndex.from_arrays([np.flatnonzero(ok), assigned[ok]])
             ).to_numpy()
-        nearest, times = assigned, dense_t
+            nearest = np.where(ok, assigned, nearest)
 
     threshold = scenario.threshold_minutes
     cov = coverage_score(pop, times, threshold) if threshold is not None else None
@@ -503,7 +596,8 @@ def demand_frame(scenario: Scenario, nearest: np.ndarray, times: np.ndarray) -> 
     )
     reachable = nearest >= 0
     site_ids = scenario.sites["site_id"].astype(str).to_numpy()
-    demand = scenario.demand[["demand_id", "population", "geometry"]].copy()
+    keep = ["demand_id", "name"] if "name" in scenario.demand.columns else ["demand_id"]
+    demand = scenario.demand[[*keep, "population", "geometry"]].copy()
     demand["demand_id"] = demand["demand_id"].astype(str)
     demand["site_id"] = np.where(reachable, site_ids[np.maximum(nearest, 0)], None)
     demand["travel_time_min"] = np.where(reachable, np.round(times, 3), np.nan)

@@ -14,6 +14,7 @@ import shapely
 from siting._json import json_number, jsonable
 from siting.coverage import Coverage
 from siting.scenario import Scenario
+from siting_errors import InputError
 from solvers import Solution
 
 if TYPE_CHECKING:
@@ -105,11 +106,18 @@ class PlanResult:
             },
             "mean_travel_minutes": json_number(self.mean_travel_minutes, 3),
             "unreachable_population": round(self.unreachable_population, 3),
+            "search_minutes": json_number(self.travel.cutoff_minutes, 3),
             "notes": list(self.notes),
             "timings": {k: round(v, 3) for k, v in self.timings.items()},
         }
         if self.coverage is not None:
             out["coverage"] = self.coverage.as_dict()
+            lost = self.uncoverable_mask()
+            pop = self.demand["population"].to_numpy(dtype=np.float64)
+            out["uncoverable"] = {
+                "points": int(lost.sum()),
+                "population": round(float(pop[lost].sum()), 3),
+            }
         if self.steps is not None:
             steps = jsonable(self.steps.to_dict("records"))
             out["steps"] = [{k: v for k, v in rec.items() if v is not None} for rec in steps]
@@ -147,18 +155,60 @@ class PlanResult:
             }
         return out
 
-    def layers(self, *, assignment_lines: bool = True) -> dict[str, gpd.GeoDataFrame]:
-        """GeoDataFrames for export: ``sites``, ``candidates``, ``demand``, ``assignments``,
+    def uncoverable_mask(self) -> np.ndarray:
+        """Per demand point: no site, open or not, within the threshold (all False without a
+        threshold)."""
+        threshold = self.scenario.threshold_minutes
+        if threshold is None:
+            return np.zeros(len(self.demand), dtype=bool)
+        from siting.reach import uncoverable_rows
+
+        return uncoverable_rows(self.travel.costs, threshold) & (
+            self.demand["population"].to_numpy(dtype=np.float64) > 0
+        )
+
+    def uncoverable(self) -> gpd.GeoDataFrame:
+        """The residents no site (open or not) reaches within the threshold: ``demand_id``,
+        ``population``, ``best_site_min`` (the nearest site of all, NaN when none is within the
+        travel-time search) and the point; empty without a threshold."""
+        lost = self.uncoverable_mask()
+        best = self.travel.costs.row_min()[lost]
+        frame = self.demand.loc[lost, ["demand_id", "population", "geometry"]].copy()
+        frame.insert(2, "best_site_min", np.where(np.isfinite(best), np.round(best, 3), np.nan))
+        return frame.reset_index(drop=True)
+
+    def layers(
+        self, *, assignment_lines: bool = True, demand: str = "auto"
+    ) -> dict[str, gpd.GeoDataFrame]:
+        """GeoDataFrames for export: ``sites``, ``candidates``, ``demand`` (points),
+        ``assignments``, ``uncoverable`` (threshold models with residents no site covers),
         ``service_areas`` (network runs), ``touring`` and ``village_groups`` (rules plans),
         ``admin_units`` and ``compliance`` (the compliance table on the unit polygons; when
-        units were given)."""
+        units were given).
+
+        ``demand``: ``points`` writes a point per demand point; ``grid`` sums them into square
+        cells instead (layer ``demand_grid``, :func:`siting.grid.demand_grid`), without the
+        per-point ``assignments`` and ``uncoverable`` layers; ``auto`` (default) is ``grid``
+        above :data:`siting.grid.MAX_POINTS` points, else ``points``.
+        """
+        from siting.grid import MAX_POINTS, demand_grid
+
+        if demand not in ("auto", "points", "grid"):
+            raise InputError(f"`demand` must be auto, points or grid, got {demand!r}")
+        gridded = demand == "grid" or (demand == "auto" and len(self.demand) > MAX_POINTS)
         out: dict[str, gpd.GeoDataFrame] = {
             "sites": self.chosen_sites.reset_index(drop=True),
             "candidates": self.sites[self.sites["status"] == "candidate"].reset_index(drop=True),
-            "demand": self.demand.reset_index(drop=True),
         }
-        if assignment_lines:
-            out["assignments"] = self._assignment_lines()
+        if gridded:
+            lost = self.uncoverable_mask() if self.scenario.threshold_minutes else None
+            out["demand_grid"] = demand_grid(self.demand, uncoverable=lost)
+        else:
+            out["demand"] = self.demand.reset_index(drop=True)
+            if assignment_lines:
+                out["assignments"] = self._assignment_lines()
+            if self.uncoverable_mask().any():
+                out["uncoverable"] = self.uncoverable()
         areas = self.service_areas()
         if areas is not None:
             out["service_areas"] = areas

@@ -117,6 +117,9 @@ class Scenario:
             ``None`` opens the fewest that close the circle (LSCP), a number maximises the
             residents inside the circle with at most that many (MCLP).
         county_steps: county rule steps to add to a rules plan (``R7``, ``R9``, ``R10``).
+        strict: LSCP only: answer ``infeasible`` when some residents have no site within the
+            threshold, instead of covering everyone coverable and listing the others
+            (:mod:`siting.reach`).
     """
 
     demand: gpd.GeoDataFrame
@@ -143,6 +146,7 @@ class Scenario:
     unit_kind: str | None = None
     station_budget: int | None = None
     county_steps: tuple[str, ...] = ()
+    strict: bool = False
 
     def __post_init__(self) -> None:  # noqa: C901 - one check per field, in field order
         from siting.rules import RulePreset
@@ -193,6 +197,12 @@ class Scenario:
             sites = self.sites
         n_existing = int(sites["existing"].astype(bool).sum())
         n_candidates = len(sites) - n_existing
+        if self.model == "lscp" and self.new_sites is not None:
+            raise InputError(
+                f"`new_sites` is not used by LSCP, which finds the fewest new sites covering "
+                f"everyone coverable itself; got {self.new_sites!r}: drop it, or use mclp to "
+                "cover the most residents with a given number of new sites"
+            )
         if self.model == "rules":
             if self.new_sites not in (None, 0) or isinstance(self.new_sites, bool):
                 raise InputError(

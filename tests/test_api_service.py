@@ -160,7 +160,10 @@ def test_solve_returns_geojson_with_coverage(client: TestClient) -> None:
     assert 0 < doc["coverage"]["share"] <= 1 and doc["coverage"]["threshold"] == 10.0
     assert [f["id"] for f in doc["features"]] == ["c2"]  # the 2,500-resident cluster
     props = doc["features"][0]["properties"]
-    assert props["status"] == "new" and props["assigned_population"] == 2500.0
+    # the only open site: every resident's nearest (all 4,500, straight-line travel reaches
+    # everyone), 2,500 of them within the circle
+    assert props["status"] == "new" and props["covered_population"] == 2500.0
+    assert props["assigned_population"] == doc["coverage"]["total_weight"] == 4500.0
     assert "crs" not in doc
 
 

@@ -131,10 +131,11 @@ def test_bad_mode_speeds_and_graphs_are_refused() -> None:
 def test_road_file_errors(tmp_path: Path) -> None:
     with pytest.raises(DataNotFoundError, match=r"nope\.osm\.pbf"):
         load_roads(tmp_path / "nope.osm.pbf")
-    odd = tmp_path / "roads.shp"
+    odd = tmp_path / "roads.txt"
     odd.write_text("x", encoding="utf-8")
     with pytest.raises(
-        UnsupportedFormatError, match=r"supported: \.osm, \.xml, \.osm\.pbf, \.pbf, \.graphml"
+        UnsupportedFormatError,
+        match=r"supported: \.osm, \.xml, \.osm\.pbf, \.pbf, \.graphml, \.geojson, \.json, \.gpkg",
     ):
         load_roads(odd)
     with pytest.raises(InputError, match="`mode` must be one of walk, drive, got 'car'"):

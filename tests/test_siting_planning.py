@@ -107,22 +107,41 @@ def test_pmedian_assigns_nearest_and_reports_mean_time() -> None:
     assert sites.loc["s1", "max_travel_min"] == pytest.approx(250 / 75, abs=1e-3)
 
 
-def test_lscp_infeasible_names_the_unreachable_demand() -> None:
+def test_lscp_covers_everyone_coverable_and_lists_the_others() -> None:
+    # d1 is 5 km from the only site (66.7 min): no plan covers it within 10 minutes
     demand = _demand([0, 5000], [10, 20])
     sites = _sites([0], [False])
-    result = plan(
-        Scenario(
-            demand=demand,
-            sites=sites,
-            model="lscp",
-            threshold_minutes=10.0,
-            detour_factor=1.0,
-            walk_speed_kmh=SPEED,
-        )
+    scenario = Scenario(
+        demand=demand,
+        sites=sites,
+        model="lscp",
+        threshold_minutes=10.0,
+        detour_factor=1.0,
+        walk_speed_kmh=SPEED,
     )
-    assert result.status == "infeasible"
-    assert "1" in result.solution.reason
-    assert list(result.solution.details["uncoverable"]) == [1]
+    result = plan(scenario)
+    assert result.status == "optimal"  # over the coverable residents
+    assert result.chosen_sites["site_id"].tolist() == ["s0"]
+    assert result.coverage.covered_population == pytest.approx(10)
+    lost = result.uncoverable()
+    assert lost["demand_id"].tolist() == ["d1"] and lost["population"].tolist() == [20]
+    assert np.isnan(lost["best_site_min"].iloc[0])  # beyond the 30-minute search
+    assert result.summary()["uncoverable"] == {"points": 1, "population": 20.0}
+    assert "uncoverable" in result.layers()
+    assert any("LSCP covers everyone else" in note for note in result.notes)
+    # its real travel time is known all the same (66.7 minutes), it is reachable
+    assert result.demand["travel_time_min"].iloc[1] == pytest.approx(5000 / 75, abs=1e-3)
+    assert result.unreachable_population == 0.0
+    # strict: today's infeasible answer, naming the demand point
+    strict = plan(scenario.replace(strict=True))
+    assert strict.status == "infeasible"
+    assert "d1" in strict.solution.reason or "1" in strict.solution.reason
+    assert list(strict.solution.details["uncoverable"]) == [1]
+
+
+def test_lscp_refuses_new_sites() -> None:
+    with pytest.raises(InputError, match="`new_sites` is not used by LSCP"):
+        _scenario(model="lscp", new_sites=2)
 
 
 def test_lscp_finds_the_fewest_sites() -> None:
@@ -195,9 +214,9 @@ def test_bad_frames() -> None:
         _scenario(demand=neg)
 
 
-def test_pmedian_leaves_demand_beyond_the_cutoff_unreachable_instead_of_failing() -> None:
-    # two towns 3 km apart (40 min at 75 m/min; search cutoff 30 min), one new site: no plan
-    # reaches both, so the bigger town gets the site and the other is reported unreachable
+def test_pmedian_and_pcenter_extend_the_search_instead_of_pricing_a_penalty() -> None:
+    # two towns 3 km apart (40 min at 75 m/min; search cutoff 30 min), one new site: the
+    # search is extended until every resident has a real time, then the plan is exact
     scenario = Scenario(
         demand=_demand([0, 100, 3000], [100, 100, 150]),
         sites=_sites([50, 3000], [False, False]),
@@ -210,9 +229,47 @@ def test_pmedian_leaves_demand_beyond_the_cutoff_unreachable_instead_of_failing(
     )
     result = plan(scenario)
     assert result.status == "optimal"
-    assert result.chosen_sites["site_id"].tolist() == ["s0"]  # 200 residents beat 150
-    assert result.unreachable_population == pytest.approx(150.0)
-    assert result.demand["site_id"].isna().tolist() == [False, False, True]
-    assert any("search cutoff" in note for note in result.notes)
-    # 200 residents at 50 m (2/3 min) + 150 at the 60-minute penalty
-    assert result.solution.objective == pytest.approx(200 * 50 / 75 + 150 * 60.0)
+    # s0: 200 x 50 m + 150 x 2950 m = 452,500 m; s1: 100 x 3000 + 100 x 2900 = 590,000 m
+    assert result.chosen_sites["site_id"].tolist() == ["s0"]
+    assert result.solution.objective == pytest.approx((200 * 50 + 150 * 2950) / 75)
+    assert result.unreachable_population == 0.0
+    assert result.demand["travel_time_min"].tolist() == pytest.approx(
+        [50 / 75, 50 / 75, 2950 / 75], abs=1e-3
+    )
+    assert result.summary()["search_minutes"] is None  # searched without a limit
+    extended = [n for n in result.notes if "search was extended" in n]
+    assert len(extended) == 1 and not any(
+        "penalty" in n or "counts them" in n for n in result.notes
+    )
+    # p-center: the worst time, a real one (s1 at 3000 m: 3000 m for d0; s0: 2950 m for d2)
+    pc = plan(scenario.replace(model="pcenter"))
+    assert pc.status == "optimal"
+    assert pc.chosen_sites["site_id"].tolist() == ["s0"]
+    assert pc.solution.objective == pytest.approx(2950 / 75, abs=1e-6)
+    assert pc.demand["travel_time_min"].max() == pytest.approx(pc.solution.objective, abs=1e-3)
+
+
+def test_mean_travel_time_leaves_out_only_residents_with_no_route() -> None:
+    # straight-line travel reaches everyone: MCLP's demand beyond the 30-minute search still
+    # gets its true time to the nearest open site (4000 m / 75 = 53.3 min)
+    result = plan(_scenario(demand=_demand([0, 4500], [100, 100]), sites=_sites([500], [False])))
+    assert result.demand["travel_time_min"].tolist() == pytest.approx(
+        [500 / 75, 4000 / 75], abs=1e-3
+    )
+    assert result.unreachable_population == 0.0
+    assert result.mean_travel_minutes == pytest.approx((500 + 4000) / 75 / 2, abs=1e-3)
+
+
+def test_inputs_that_do_not_overlap_are_an_error_naming_both_extents() -> None:
+    far = _sites([500], [False]).set_geometry(
+        gpd.GeoSeries([Point(24.94, 60.17)], crs="EPSG:4326").to_crs(CRS)
+    )
+    with pytest.raises(
+        InputError, match=r"the population \(lon 111\..*\) and the sites \(lon 24\.9"
+    ):
+        plan(_scenario(sites=far, new_sites=1))
+
+
+def test_implausible_threshold_warns() -> None:
+    result = plan(_scenario(threshold_minutes=600.0))
+    assert any("outside the plausible range" in note for note in result.notes)

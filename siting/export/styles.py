@@ -47,6 +47,11 @@ _COMMON_ALIASES: dict[str, str] = {
     "population_beyond": "圈外人口 / residents beyond the circle",
     "touring_population": "需巡回医疗人口（R3）/ touring-service residents (R3)",
     "rules": "依据规则 / rules",
+    "best_site_min": "到最近候选设施时间（分钟）/ time to the nearest site of all (min)",
+    "cell_id": "网格编号 / grid cell id",
+    "points": "需求点数 / demand points",
+    "unreachable_population": "不可达人口 / residents with no route",
+    "uncoverable_population": "任何设施都覆盖不到的人口 / residents no site covers",
 }
 _LAYER_FIELDS: dict[str, tuple[str, ...]] = {
     "sites": (
@@ -94,6 +99,18 @@ _LAYER_FIELDS: dict[str, tuple[str, ...]] = {
     ),
 }
 _LAYER_FIELDS["candidates"] = _LAYER_FIELDS["sites"]
+_LAYER_FIELDS["uncoverable"] = ("demand_id", "population", "best_site_min")
+_LAYER_FIELDS["demand_grid"] = (
+    "cell_id",
+    "points",
+    "population",
+    "covered_population",
+    "coverage_share",
+    "unreachable_population",
+    "uncoverable_population",
+    "mean_travel_min",
+    "max_travel_min",
+)
 _LAYER_ALIASES: dict[str, dict[str, str]] = {
     "admin_units": {"status": "合规情况 / compliance status"},
 }
@@ -252,6 +269,33 @@ def _demand_style(threshold: float) -> str:
     return _qml(renderer, aliases=field_aliases("demand"))
 
 
+def _grid_style() -> str:
+    """The demand grid: cells filled by their coverage share (red below half, orange, green
+    from 90 %), semi-transparent."""
+    renderer = _renderer("graduatedSymbol", attr="coverage_share", graduatedMethod="GraduatedColor")
+    ranges = ET.SubElement(renderer, "ranges")
+    symbols = ET.SubElement(renderer, "symbols")
+    classes = [
+        (0.0, 0.5, "215,25,28,150", "under half covered"),
+        (0.5, 0.9, "253,174,97,150", "half to 90 % covered"),
+        (0.9, 1.0, "26,150,65,150", "90 % covered or more"),
+    ]
+    for k, (lo, hi, colour, label) in enumerate(classes):
+        ET.SubElement(
+            ranges,
+            "range",
+            {"lower": f"{lo:.6f}", "upper": f"{hi:.6f}", "symbol": str(k), "label": label,
+             "render": "true"},
+        )  # fmt: skip
+        _symbol(
+            symbols,
+            "fill",
+            str(k),
+            {"color": colour, "style": "solid", "outline_style": "no"},
+        )
+    return _qml(renderer, aliases=field_aliases("demand_grid"))
+
+
 def _admin_units_style() -> str:
     renderer = _renderer("singleSymbol")
     _symbol(
@@ -305,6 +349,8 @@ def default_styles(*, threshold_minutes: float = 10.0) -> dict[str, str]:
     diamonds; ``candidates``: small grey dots; ``demand``: graduated by ``travel_time_min``
     from green to orange up to ``threshold_minutes``, uncovered demand
     (slower, or unreachable with a NULL time) as larger red dots with a black outline;
+    ``demand_grid`` (a large demand summed into cells): filled by coverage share;
+    ``uncoverable`` (residents no site covers): red crosses;
     ``assignments``: thin grey lines; ``service_areas``: semi-transparent green fill;
     ``admin_units``: outlines labelled with ``name``. Each style also carries readable field
     aliases (Chinese and English, see :func:`field_aliases`); the field names stay as they are.
@@ -324,6 +370,10 @@ def default_styles(*, threshold_minutes: float = 10.0) -> dict[str, str]:
             "marker", _marker("circle", "190,190,190,255", 1.8), layer="candidates"
         ),
         "demand": _demand_style(float(threshold_minutes)),
+        "demand_grid": _grid_style(),
+        "uncoverable": _single(
+            "marker", _marker("cross2", "215,25,28,255", 3.0, "215,25,28,255"), layer="uncoverable"
+        ),
         "assignments": _single(
             "line",
             {
