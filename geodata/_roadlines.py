@@ -160,7 +160,7 @@ def graph_from_lines(
     ``oneway``, ``reversed``, ``osmid`` (the line's row) and ``maxspeed`` (km/h) where the
     speed field has one; two-way lines get an edge each way. Graph attribute ``crs`` is
     EPSG:4326. ``what`` names the layer in errors."""
-    from geodata.chinacoords import gcj02_to_wgs84
+    from geodata.chinacoords import gcj02_geometries_to_wgs84
     from geodata.crs import local_utm_crs
 
     if frame.crs is None:
@@ -172,7 +172,7 @@ def graph_from_lines(
     if fields.coords == "gcj02":
         if not frame.crs.is_geographic:
             raise InputError(f"{what}: coords='gcj02' needs longitude/latitude, got {frame.crs}")
-        lines = shapely.transform(lines, lambda x, y: np.column_stack(gcj02_to_wgs84(x, y)))
+        lines = gcj02_geometries_to_wgs84(lines)
         lonlat = gpd.GeoSeries(lines, crs="EPSG:4326")
     else:
         lonlat = gpd.GeoSeries(lines, crs=frame.crs).to_crs("EPSG:4326")

@@ -18,7 +18,7 @@ import pandas as pd
 import shapely
 from pyproj import CRS
 
-from geodata.chinacoords import gcj02_to_wgs84
+from geodata.chinacoords import gcj02_geometries_to_wgs84
 from geodata.readers import check_columns, read_vector
 from siting_errors import CRSError, InputError
 
@@ -110,9 +110,7 @@ def load_boundaries(
                 f"boundary file {text!r}: coords='gcj02' needs longitude/latitude, but the "
                 f"file is in the projected CRS {crs.name!r}"
             )
-        geoms = shapely.transform(
-            geoms, lambda x, y: gcj02_to_wgs84(x, y), interleaved=False, include_z=False
-        )
+        geoms = gcj02_geometries_to_wgs84(geoms)
     elif not crs.equals(CRS.from_epsg(4326), ignore_axis_order=True):
         geoms = gdf.geometry.to_crs("EPSG:4326").to_numpy()
     geoms = _polygonal(geoms)

@@ -17,6 +17,7 @@ from numpy.typing import ArrayLike
 from siting_errors import InputError
 
 __all__ = [
+    "gcj02_geometries_to_wgs84",
     "gcj02_to_wgs84",
     "wgs84_to_gcj02",
 ]
@@ -102,3 +103,15 @@ def gcj02_to_wgs84(lon: ArrayLike, lat: ArrayLike) -> tuple[np.ndarray, np.ndarr
         if not np.any(steps[np.isfinite(steps)] > _TOLERANCE_DEG):
             break
     return w_lon, w_lat
+
+
+def gcj02_geometries_to_wgs84(geometries: ArrayLike) -> np.ndarray:
+    """Shapely geometries whose longitude/latitude are GCJ-02 (an Amap or Tencent export,
+    whatever CRS the file claims) with every vertex converted to WGS84 (z values dropped)."""
+    import shapely
+
+    def convert(xy: np.ndarray) -> np.ndarray:
+        lon, lat = gcj02_to_wgs84(xy[:, 0], xy[:, 1])
+        return np.column_stack([lon, lat])
+
+    return np.asarray(shapely.transform(np.asarray(geometries, dtype=object), convert))

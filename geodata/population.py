@@ -60,6 +60,7 @@ VECTOR_SUFFIXES = (".geojson", ".json", ".gpkg", ".shp", ".csv", ".zip")
 _VECTOR_KWARGS = (
     "population_column",
     "id_column",
+    "name_column",
     "layer",
     "x_column",
     "y_column",
@@ -382,6 +383,7 @@ def load_population_vector(
     y_column: str = "y",
     crs: CRS | str | None = None,
     polygon_spacing: float | None = None,
+    name_column: str | None = None,
 ) -> gpd.GeoDataFrame:
     """Demand from points or polygons with a population column.
 
@@ -389,7 +391,8 @@ def load_population_vector(
     shapefile (``.zip`` or a ``zip://`` path), and CSV with ``x_column``/``y_column``. A CSV has
     no CRS, so ``crs`` is required for it; for the other formats ``crs`` only applies when the
     file declares none. ``demand_id`` comes from ``id_column``, else a ``demand_id`` column,
-    else ``"d{row}"`` (0-based row in the file); ids must be unique.
+    else ``"d{row}"`` (0-based row in the file); ids must be unique. ``name_column`` keeps a
+    name per point (column ``name``: a village, a sub-district) for the outputs.
 
     Rows with population 0 are dropped; a negative, missing or non-numeric population is an
     :class:`InputError` naming the rows (fix the data or filter it first).
@@ -406,7 +409,7 @@ def load_population_vector(
         raise InputError(f"population file {text!r} has no cell with population > 0 (it is empty)")
     what = f"population file {text!r}"
     check_columns(gdf, [population_column], what=what, hint="; pass population_column=")
-    check_columns(gdf, [id_column], what=what)
+    check_columns(gdf, [id_column, name_column], what=what)
     raw = gdf[population_column]
     pop = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
     bad = ~np.isfinite(pop) | (pop < 0)
@@ -437,16 +440,25 @@ def load_population_vector(
         logger.info("%s: dropped %d rows with population 0", text, int((~keep).sum()))
     geoms = gdf.geometry.to_numpy()[keep]
     points = _representative_points(geoms, f"population file {text!r}")
+    names = (
+        gdf[name_column].fillna("").astype(str).to_numpy(dtype=object)[keep]
+        if name_column is not None
+        else None
+    )
     if polygon_spacing is not None and (shapely.get_type_id(geoms) != 0).any():
         areas = gpd.GeoDataFrame(
             {"demand_id": ids[keep], "population": pop[keep]}, geometry=geoms, crs=gdf.crs
         )
-        return spread_population(areas, spacing=polygon_spacing).drop(columns="area_id")
-    return gpd.GeoDataFrame(
-        {"demand_id": pd.array(ids[keep], dtype="str"), "population": pop[keep]},
-        geometry=points,
-        crs=gdf.crs,
-    )
+        spread = spread_population(areas, spacing=polygon_spacing)
+        if names is not None:
+            by_area = pd.Series(names, index=ids[keep])
+            spread.insert(1, "name", by_area.reindex(spread["area_id"]).to_numpy())
+        return spread.drop(columns="area_id")
+    columns: dict[str, Any] = {"demand_id": pd.array(ids[keep], dtype="str")}
+    if names is not None:
+        columns["name"] = names
+    columns["population"] = pop[keep]
+    return gpd.GeoDataFrame(columns, geometry=points, crs=gdf.crs)
 
 
 def _supported() -> str:

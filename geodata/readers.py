@@ -35,6 +35,7 @@ __all__ = [
     "check_crs",
     "is_csv",
     "open_raster",
+    "read_columns",
     "read_csv_points",
     "read_vector",
     "source_path",
@@ -175,18 +176,53 @@ def is_csv(text: str, local: Path) -> bool:
     return local.suffix.lower() == ".csv" and not text.startswith("zip://")
 
 
-def _open(source: str, kind: SourceKind, guard: SourceGuard | None, **options: Any) -> Any:
+def _open(
+    source: str,
+    kind: SourceKind,
+    guard: SourceGuard | None,
+    *,
+    header: bool = False,
+    **options: Any,
+) -> Any:
     """The one place a user's file is opened: the guard first, then GDAL / OGR (pyogrio through
-    geopandas for vectors, rasterio for rasters) or pandas for CSV."""
+    geopandas for vectors, rasterio for rasters) or pandas for CSV. ``header`` reads only the
+    field names of a vector layer or CSV file."""
     if guard is not None:
         guard(source, kind)
     if kind == "vector":
+        if header:
+            import pyogrio
+
+            return list(pyogrio.read_info(source, layer=options.get("layer"))["fields"])
         return gpd.read_file(source, **options)
+    if kind == "csv" and header:
+        return [str(c) for c in pd.read_csv(source, nrows=0, **options).columns]
     if kind == "raster":
         import rasterio
 
         return rasterio.open(source, **options)
     return pd.read_csv(source, **options)
+
+
+def read_columns(
+    path: str | Path, *, what: str, layer: str | None = None, guard: SourceGuard | None = None
+) -> list[str]:
+    """The field names of a vector layer or CSV file (a raster has none: ``[]``), read without
+    the features (to tell which of several files has a column the user named)."""
+    import pyogrio
+
+    text, local = source_path(path, what)
+    if local.suffix.lower() in (".tif", ".tiff"):
+        return []
+    try:
+        if is_csv(text, local):
+            return list(_open(str(local), "csv", guard, header=True))
+        source = f"zip://{local}" if local.suffix.lower() == ".zip" and text == str(local) else text
+        return list(_open(source, "vector", guard, header=True, layer=layer))
+    except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as exc:
+        raise UnsupportedFormatError(f"{text!r} is not a readable vector file: {exc}") from exc
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise UnsupportedFormatError(f"{text!r} is not a readable CSV file: {exc}") from exc
 
 
 def read_vector(

@@ -3,9 +3,10 @@ points of interest); the scenario itself is built by :func:`siting.workflow.buil
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 import numpy as np
@@ -13,11 +14,46 @@ import pandas as pd
 import shapely
 
 from siting.scenario import Scenario
-from siting_errors import DataNotFoundError, InputError, UnsupportedFormatError
+from siting_errors import CRSError, DataNotFoundError, InputError, UnsupportedFormatError
 
-__all__ = ["load_pois", "load_scenario", "load_villages"]
+if TYPE_CHECKING:
+    from geodata.roads import LineFields
+
+__all__ = ["COORDS", "load_pois", "load_scenario", "load_villages"]
 
 logger = logging.getLogger(__name__)
+
+#: the coordinate systems input longitude/latitude may be in (``gcj02``: Amap, Tencent exports)
+COORDS: tuple[str, ...] = ("wgs84", "gcj02")
+
+
+def _files_with(
+    column: str | None, files: dict[str, str | Path | None], what: str
+) -> dict[str, str | None]:
+    """Per input file, ``column`` when the file has that column (else ``None``); an
+    :class:`InputError` when ``column`` is given and no file has it."""
+    from geodata.readers import read_columns
+
+    if column is None:
+        return dict.fromkeys(files)
+    found = {key: read_columns(path, what=f"{key} file") for key, path in files.items() if path}
+    if not any(column in columns for columns in found.values()):
+        listed = "; ".join(f"{key}: {columns}" for key, columns in found.items())
+        raise InputError(f"`{what}` {column!r} is a column of none of the input files ({listed})")
+    return {key: column if column in found.get(key, []) else None for key in files}
+
+
+def _from_gcj02(frame: gpd.GeoDataFrame, what: str) -> gpd.GeoDataFrame:
+    """``frame`` with its GCJ-02 longitude/latitude converted to WGS84."""
+    from geodata.chinacoords import gcj02_geometries_to_wgs84
+
+    if frame.crs is None or not frame.crs.is_geographic:
+        raise CRSError(
+            f"{what}: coords='gcj02' needs longitude/latitude, but the file is in "
+            f"{getattr(frame.crs, 'name', None)!r}"
+        )
+    return frame.set_geometry(gcj02_geometries_to_wgs84(frame.geometry.to_numpy()), crs=frame.crs)
+
 
 _VILLAGE_ID_COLUMNS = ("village_id", "village_code", "id", "code")
 _VILLAGE_NAME_COLUMNS = ("name", "village_name", "NAME")
@@ -99,51 +135,98 @@ def load_scenario(
     population_column: str = "population",
     polygon_spacing: float | None = None,
     candidate_spacing: float = 500.0,
+    max_candidates: int | None = None,
     sites_frame: gpd.GeoDataFrame | None = None,
+    x_column: str = "x",
+    y_column: str = "y",
+    crs: str | None = None,
+    id_column: str | None = None,
+    name_column: str | None = None,
+    coords: str = "wgs84",
+    road_fields: LineFields | None = None,
     **parameters: Any,
 ) -> Scenario:
     """Read every input file and build a validated :class:`Scenario`
     (:func:`siting.workflow.build_scenario`).
 
     Without ``sites``, candidates are generated at road-network nodes ``candidate_spacing``
-    metres apart (or, without roads either, at populated points that far apart).
+    metres apart (or, without roads either, at populated points that far apart), widened until
+    at most ``max_candidates`` remain; a note says so.
     ``polygon_spacing`` spreads polygon populations over a grid of that many metres
     (:func:`geodata.population.spread_population`) instead of one point per polygon.
     ``sites_frame`` (sites already loaded, e.g. a tier's) replaces ``sites`` and ``existing``.
-    ``villages`` (R3) and ``pois`` (R4) feed a rules plan. ``parameters`` are passed to
-    :class:`Scenario` (model, new_sites, threshold_minutes, ...).
+    ``villages`` (R3) and ``pois`` (R4) feed a rules plan.
+
+    CSV files (population, sites) hold points in ``x_column``/``y_column`` in ``crs``.
+    ``id_column`` / ``name_column`` name the id and name columns of the population and site
+    files that have them (an error when none has), so the outputs keep the input's ids and
+    names. ``coords="gcj02"``: the vector files' longitude/latitude are GCJ-02 (Amap, Tencent)
+    and are converted to WGS84 (OSM and GraphML roads and rasters are WGS84 already).
+    ``road_fields`` reads a road line layer (:class:`geodata.roads.LineFields`).
+    ``parameters`` are passed to :class:`Scenario` (model, new_sites, threshold_minutes, ...).
     """
     from geodata.boundaries import load_boundaries
     from geodata.candidates import load_sites
     from geodata.population import load_population
     from siting.workflow import build_scenario
 
+    if coords not in COORDS:
+        raise InputError(f"`coords` must be one of {', '.join(COORDS)}, got {coords!r}")
+    files = {"population": population, "sites": sites, "existing": existing}
+    ids = _files_with(id_column, files, "id_column")
+    names = _files_with(name_column, files, "name_column")
+    gcj02 = coords == "gcj02"
     if Path(population).suffix.lower() in (".tif", ".tiff"):
         demand = load_population(population)
     else:
         demand = load_population(
-            population, population_column=population_column, polygon_spacing=polygon_spacing
+            population,
+            population_column=population_column,
+            polygon_spacing=polygon_spacing,
+            id_column=ids["population"],
+            name_column=names["population"],
+            x_column=x_column,
+            y_column=y_column,
+            crs=crs,
         )
+        if gcj02:
+            demand = _from_gcj02(demand, f"population file {str(population)!r}")
     graph = None
     if roads is not None:
-        from geodata.roads import load_roads
+        from geodata.roads import LINE_SUFFIXES, LineFields, load_roads
 
-        graph = load_roads(roads, mode=mode)
+        fields = road_fields
+        if gcj02 and Path(roads).suffix.lower() in LINE_SUFFIXES:
+            fields = dataclasses.replace(fields or LineFields(), coords="gcj02")
+        graph = load_roads(roads, mode=mode, fields=fields)
+
+    def site_file(path: str | Path, key: str, flag: bool) -> gpd.GeoDataFrame:
+        frame = load_sites(
+            path,
+            existing=flag,
+            id_column=ids[key],
+            name_column=names[key],
+            crs=crs,
+            x_column=x_column,
+            y_column=y_column,
+        )
+        return _from_gcj02(frame, f"{key} file {str(path)!r}") if gcj02 else frame
+
     if sites_frame is not None and (sites is not None or existing is not None):
         raise InputError("give either `sites_frame` or site files (`sites`, `existing`)")
     candidates = sites_frame
     if candidates is None and sites is not None:
-        candidates = load_sites(sites, existing=False)
+        candidates = site_file(sites, "sites", False)
     if sites_frame is not None and "existing" in sites_frame.columns:
         fixed = None
     else:
-        fixed = load_sites(existing, existing=True) if existing is not None else None
+        fixed = site_file(existing, "existing", True) if existing is not None else None
     if villages is not None:
         parameters["villages"] = load_villages(villages)
     if pois is not None:
         parameters["pois"] = load_pois(pois)
     keep = tuple(c for c in (parameters.get("unit_kind_column"),) if c)
-    boundary = load_boundaries(units, keep=keep) if units is not None else None
+    boundary = load_boundaries(units, keep=keep, coords=coords) if units is not None else None
     return build_scenario(
         demand,
         sites=candidates,
@@ -152,5 +235,6 @@ def load_scenario(
         units=boundary,
         mode=mode,
         candidate_spacing=candidate_spacing,
+        max_candidates=max_candidates,
         **parameters,
     )

@@ -57,6 +57,7 @@ def build_scenario(
     roads: Any = None,
     units: gpd.GeoDataFrame | None = None,
     candidate_spacing: float = 500.0,
+    max_candidates: int | None = None,
     **parameters: Any,
 ) -> Scenario:
     """A validated :class:`Scenario` from frames in memory (no file is read).
@@ -65,26 +66,58 @@ def build_scenario(
     ``existing``: existing facilities (both with ``site_id``; an optional ``tier`` column names
     a site's facility tier). Without candidate sites, candidates are generated at road-network
     nodes ``candidate_spacing`` metres apart, or, without roads, at populated points that far
-    apart. ``roads``: an osmnx-style graph or a prepared ``geodata.Network``. ``parameters``
-    go to :class:`Scenario` (``model``, ``new_sites``, ``threshold_minutes``, ``villages``,
-    ``pois``, ``unit_kind`` ...); ``model="rules"`` plans by the rules.
+    apart (the spacing widened until at most ``max_candidates`` remain, when given); the
+    scenario's notes say so (never a silent default). ``roads``: an osmnx-style graph or a
+    prepared ``geodata.Network``. ``parameters`` go to :class:`Scenario` (``model``,
+    ``new_sites``, ``threshold_minutes``, ``villages``, ``pois``, ``unit_kind`` ...);
+    ``model="rules"`` plans by the rules.
     """
-    from geodata.candidates import combine_sites, sites_from_points, sites_from_population
+    from geodata.candidates import combine_sites
 
     if existing is not None and sites is not None:
         all_sites = combine_sites(existing, sites)
     elif sites is not None:
         all_sites = sites
     else:
-        generated = None
-        if roads is not None:
-            nodes = _road_nodes(roads)
-            if nodes is not None:
-                generated = sites_from_points(*nodes, spacing=candidate_spacing)
-        if generated is None:
-            generated = sites_from_population(demand, min_population=0.0, spacing=candidate_spacing)
+        generated = _generated_sites(demand, roads, candidate_spacing, max_candidates)
         all_sites = generated if existing is None else combine_sites(existing, generated)
+        all_sites.attrs["notes"] = list(generated.attrs.get("notes", []))
     return Scenario(demand=demand, sites=all_sites, roads=roads, units=units, **parameters)
+
+
+def _generated_sites(
+    demand: gpd.GeoDataFrame, roads: Any, spacing: float, max_candidates: int | None
+) -> gpd.GeoDataFrame:
+    """Candidate sites when none were given: road nodes, else populated points, ``spacing``
+    metres apart (widened until at most ``max_candidates`` remain), with a note saying so."""
+    from geodata.candidates import sites_from_points, sites_from_population
+    from geodata.readers import add_note
+
+    nodes = _road_nodes(roads) if roads is not None else None
+
+    def make(step: float) -> gpd.GeoDataFrame:
+        if nodes is not None:
+            return sites_from_points(*nodes, spacing=step)
+        return sites_from_population(demand, min_population=0.0, spacing=step)
+
+    step = float(spacing)
+    generated = make(step)
+    while max_candidates is not None and len(generated) > max_candidates:
+        step *= max(1.1, (len(generated) / max_candidates) ** 0.5)
+        generated = make(step)
+    source = "road-network nodes" if nodes is not None else "populated demand points"
+    widened = (
+        f" (widened from {spacing:g} m to keep at most {max_candidates:,})"
+        if step > spacing
+        else ""
+    )
+    add_note(
+        generated,
+        f"no candidate sites were given: the {len(generated):,} candidates are {source} at "
+        f"least {step:.0f} m apart (candidate_spacing){widened}; give real candidate plots "
+        "(sites) for a plan that can be built",
+    )
+    return generated
 
 
 def _road_nodes(roads: Any) -> tuple[np.ndarray, np.ndarray, Any] | None:
