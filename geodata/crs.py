@@ -135,7 +135,10 @@ def local_utm_crs(data: Any, *, crs: Any = None) -> CRS:
             "`data` must be a GeoDataFrame, GeoSeries, shapely geometry, array of geometries "
             f"or bounds (minx, miny, maxx, maxy), got {type(data).__name__}"
         )
-    centres = shapely.centroid(geoms[~shapely.is_missing(geoms) & ~shapely.is_empty(geoms)])
+    present = geoms[~shapely.is_missing(geoms) & ~shapely.is_empty(geoms)]
+    # points are their own centroids (computing 500,000 of them took 0.5 s per call)
+    points = shapely.get_type_id(present) == 0
+    centres = present if points.all() else shapely.centroid(present)
     if len(centres) == 0:
         raise CRSError("cannot pick a UTM zone: the data has no non-empty geometry")
     lon, lat = _to_lonlat(shapely.get_x(centres), shapely.get_y(centres), source)

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
+import re
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -44,7 +45,10 @@ _Population = Annotated[Path, typer.Option(help="Population raster (GeoTIFF) or 
 _Out = Annotated[Path, typer.Option(help="Folder for the outputs.")]
 _Roads = Annotated[
     Path | None,
-    typer.Option(help="Road network (.osm, .osm.pbf, .graphml); omit for straight-line travel."),
+    typer.Option(
+        help="Road network: .osm, .osm.pbf, .graphml, or a line layer (GeoJSON, GeoPackage, "
+        "shapefile; see --road-class-column ...); omit for straight-line travel."
+    ),
 ]
 _Rules = Annotated[
     Path | None,
@@ -103,9 +107,154 @@ _PolygonSpacing = Annotated[
         "per polygon)."
     ),
 ]
+_DemandLayer = Annotated[
+    str,
+    typer.Option(
+        help="The demand layer: points (one per demand point), grid (summed into square "
+        "cells), or auto (grid above 50,000 points)."
+    ),
+]
+#: generated candidate sites (no --sites) are thinned to at most this many by default: a
+#: 500 m grid over a city of 10 million gives 16,000, more than a model needs to place tens
+MAX_GENERATED_CANDIDATES = 8000
 _DetourFactor = Annotated[
     float, typer.Option(help="Straight-line travel: network distance / straight distance.")
 ]
+
+
+_XColumn = Annotated[str, typer.Option(help="CSV inputs: the x (longitude) column.")]
+_YColumn = Annotated[str, typer.Option(help="CSV inputs: the y (latitude) column.")]
+_Crs = Annotated[
+    str | None,
+    typer.Option(help="CSV inputs: the CRS of the x/y columns, e.g. EPSG:4326 (lon/lat)."),
+]
+_IdColumn = Annotated[
+    str | None,
+    typer.Option(help="Id column of the population and site files that have it (kept in outputs)."),
+]
+_NameColumn = Annotated[
+    str | None,
+    typer.Option(help="Name column of the population and site files that have it (kept)."),
+]
+_Coords = Annotated[
+    str,
+    typer.Option(
+        help="wgs84, or gcj02: the vector inputs' lon/lat are GCJ-02 (Amap, Tencent) and are "
+        "converted to WGS84."
+    ),
+]
+_RoadClass = Annotated[
+    str | None,
+    typer.Option(help="Line-layer roads: road class field (default: highway or fclass if any)."),
+]
+_RoadSpeed = Annotated[
+    str | None,
+    typer.Option(help="Line-layer roads: speed-limit field (default: maxspeed if any)."),
+]
+_RoadSpeedUnit = Annotated[str, typer.Option(help="Unit of --road-speed-column: km/h, m/s, mph.")]
+_RoadOneway = Annotated[
+    str | None,
+    typer.Option(help="Line-layer roads: one-way field, yes/-1/no or F/T/B (default: oneway)."),
+]
+_RoadTolerance = Annotated[
+    float,
+    typer.Option(help="Line-layer roads: join line ends closer than this (m) into one node."),
+]
+
+
+def _road_fields(
+    roads: Path | None,
+    class_column: str | None,
+    speed_column: str | None,
+    speed_unit: str,
+    oneway_column: str | None,
+    tolerance: float,
+) -> Any:
+    """The line-layer fields of ``--roads`` (``None`` for OSM / GraphML files, where the
+    flags must keep their defaults)."""
+    from geodata.roads import LINE_SUFFIXES, LineFields
+    from siting_errors import InputError
+
+    given = {
+        "--road-class-column": class_column,
+        "--road-speed-column": speed_column,
+        "--road-oneway-column": oneway_column,
+        "--road-speed-unit": None if speed_unit == "km/h" else speed_unit,
+        "--road-tolerance": None if tolerance == 1.0 else tolerance,
+    }
+    line_layer = roads is not None and roads.suffix.lower() in LINE_SUFFIXES
+    if not line_layer:
+        flags = [flag for flag, value in given.items() if value is not None]
+        if flags:
+            raise InputError(
+                f"`{flags[0]}` is for road line layers ({', '.join(LINE_SUFFIXES)}); "
+                f"--roads is {roads if roads is not None else 'not given'}"
+            )
+        return None
+    return LineFields(
+        class_field=class_column,
+        speed_field=speed_column,
+        speed_unit=speed_unit,
+        oneway_field=oneway_column,
+        tolerance=tolerance,
+    )
+
+
+#: Python parameter names in library messages and the CLI flags that set them
+_FLAGS: dict[str, str] = {
+    "population_column": "--population-column",
+    "id_column": "--id-column",
+    "name_column": "--name-column",
+    "x_column": "--x-column",
+    "y_column": "--y-column",
+    "crs": "--crs",
+    "coords": "--coords",
+    "new_sites": "--new-sites",
+    "threshold_minutes": "--threshold",
+    "cutoff_minutes": "--cutoff",
+    "max_snap_distance": "--max-snap",
+    "candidate_spacing": "--candidate-spacing",
+    "max_candidates": "--max-candidates",
+    "polygon_spacing": "--polygon-spacing",
+    "detour_factor": "--detour-factor",
+    "station_budget": "--station-budget",
+    "time_limit": "--time-limit",
+    "strict": "--strict",
+    "sites": "--sites",
+    "existing": "--existing",
+    "units": "--units",
+    "roads": "--roads",
+    "model": "--model",
+    "mode": "--mode",
+    "speed_unit": "--road-speed-unit",
+    "tolerance": "--road-tolerance",
+}
+_PYTHON_NAME = re.compile(
+    r"`(?P<tick>\w+)`|\((?P<paren>\w+)[ :)]|\b(?P<kw>\w+)=(?P<value>True|False)?(?=[\s/'\"]|$)"
+    r"|: (?P<colon>\w+)\)"
+)
+
+
+def _cli_words(text: str) -> str:
+    """A library message in the CLI's words: `new_sites`, (candidate_spacing) and
+    population_column= become --new-sites, (--candidate-spacing), --population-column."""
+
+    def flag(match: re.Match[str]) -> str:
+        name = (
+            match.group("tick") or match.group("paren") or match.group("kw") or match.group("colon")
+        )
+        if name not in _FLAGS:
+            return match.group(0)
+        if match.group("tick"):
+            return f"`{_FLAGS[name]}`"
+        if match.group("paren"):
+            return f"({_FLAGS[name]}{match.group(0)[-1]}"
+        if match.group("colon"):
+            return f": {_FLAGS[name]})"
+        value = match.group("value")
+        return _FLAGS[name] if value in (None, "True") else f"no {_FLAGS[name]}"
+
+    return re.sub(r"(--[\w-]+)(['\"])", r"\1 \2", _PYTHON_NAME.sub(flag, text))
 
 
 @contextmanager
@@ -113,11 +262,11 @@ def _user_errors() -> Iterator[None]:
     try:
         yield
     except SitingError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+        err_console.print(f"[bold red]error:[/] {_cli_words(str(exc))}", highlight=False)
         raise typer.Exit(code=2) from None
 
 
-def _progress_printer(quiet: bool) -> object:
+def _progress_printer(quiet: bool) -> Callable[[str], None]:
     def say(message: str) -> None:
         if not quiet:
             err_console.print(f"[dim]… {message}[/]", highlight=False)
@@ -135,6 +284,15 @@ def _rules_and_circle(
     preset = load_rules(rules) if rules is not None else default_rules()
     threshold = threshold if threshold is not None else preset.R6.threshold_minutes
     return preset, threshold, mode or preset.R6.urban_mode
+
+
+def _mean_travel(result: Any) -> str:
+    """The mean travel time with the residents it leaves out beside it."""
+    pop = float(result.demand["population"].sum())
+    lost = float(result.unreachable_population)
+    mean = result.mean_travel_minutes
+    text = "n/a" if mean != mean else f"{mean:.2f} min"  # NaN: nobody reachable
+    return f"{text} over {pop - lost:,.0f} residents ({lost:,.0f} unreachable, not counted)"
 
 
 def _print_result(result: object, title: str) -> None:
@@ -155,7 +313,13 @@ def _print_result(result: object, title: str) -> None:
             f"coverage ≤ {c.threshold_minutes:g} min ({result.scenario.mode})",
             f"{c.share:.1%} ({c.covered_population:,.0f} of {c.total_population:,.0f})",
         )
-    head.add_row("mean travel time", f"{result.mean_travel_minutes:.2f} min")
+    head.add_row("mean travel time", _mean_travel(result))
+    lost = summary.get("uncoverable")
+    if lost and lost["points"]:
+        head.add_row(
+            f"no site within {result.scenario.threshold_minutes:g} min",
+            f"{lost['population']:,.0f} residents ({lost['points']:,} points; uncoverable)",
+        )
     head.add_row(
         "sites", f"{summary['sites']['existing']} existing + {summary['sites']['new']} new"
     )
@@ -222,7 +386,7 @@ def _print_result(result: object, title: str) -> None:
         if (result.compliance["flag"] != "").any():
             console.print("* under R1's minimum population: keeps its one centre (flagged)")
     for note in result.notes:
-        console.print(f"[yellow]note:[/] {note}", highlight=False)
+        console.print(f"[yellow]note:[/] {_cli_words(note)}", highlight=False)
 
 
 #: at most this many rows of a long table are printed (the files have them all)
@@ -288,7 +452,7 @@ def _print_rules_result(result: object, title: str) -> None:
         console.print(steps)
     _print_compliance(result)
     for note in result.notes:
-        console.print(f"[yellow]note:[/] {note}", highlight=False)
+        console.print(f"[yellow]note:[/] {_cli_words(note)}", highlight=False)
 
 
 def _print_compliance(result: object) -> None:
@@ -329,7 +493,8 @@ def _exit_on_failure(result: object) -> None:
     assert isinstance(result, PlanResult)
     if result.status in ("infeasible", "no_solution"):
         err_console.print(
-            f"[bold red]the plan failed ({result.status}):[/] {result.solution.reason or ''}",
+            f"[bold red]the plan failed ({result.status}):[/] "
+            f"{_cli_words(result.solution.reason or '')}",
             highlight=False,
         )
         raise typer.Exit(code=1)
@@ -477,10 +642,37 @@ def plan(
     station_budget: _StationBudget = None,
     county_steps: _CountySteps = None,
     population_column: _PopulationColumn = "population",
+    x_column: _XColumn = "x",
+    y_column: _YColumn = "y",
+    crs: _Crs = None,
+    id_column: _IdColumn = None,
+    name_column: _NameColumn = None,
+    coords: _Coords = "wgs84",
+    road_class_column: _RoadClass = None,
+    road_speed_column: _RoadSpeed = None,
+    road_speed_unit: _RoadSpeedUnit = "km/h",
+    road_oneway_column: _RoadOneway = None,
+    road_tolerance: _RoadTolerance = 1.0,
     polygon_spacing: _PolygonSpacing = 250.0,
     candidate_spacing: Annotated[
-        float, typer.Option(help="Without --sites: candidates at road nodes this far apart (m).")
+        float,
+        typer.Option(
+            help="Without --sites: candidates at road nodes (or populated points) "
+            "this far apart (m)."
+        ),
     ] = 500.0,
+    max_candidates: Annotated[
+        int,
+        typer.Option(help="Without --sites: widen --candidate-spacing until at most this many."),
+    ] = MAX_GENERATED_CANDIDATES,
+    strict: Annotated[
+        bool,
+        typer.Option(
+            help="lscp: answer infeasible (exit 1) when some residents have no site within "
+            "the threshold, instead of covering everyone coverable and listing the others."
+        ),
+    ] = False,
+    demand_layer: _DemandLayer = "auto",
     detour_factor: _DetourFactor = 1.3,
     max_snap: _MaxSnap = 500.0,
     cutoff: _Cutoff = None,
@@ -498,7 +690,12 @@ def plan(
     with the fewest stations / village clinics (R4: --pois), county steps on request
     (--county-steps R7,R9,R10), R11 staffing. Exit code 1 when a step fails (a model
     infeasible or without a solution in time); rule violations the data cannot avoid are
-    listed with their reasons and exit 0.
+    listed with their reasons and exit 0. Exit code 2 for bad input (a missing file, a bad
+    value, inputs that do not overlap).
+
+    Population: a GeoTIFF, or points / polygons in GeoJSON, GeoPackage, shapefile or CSV
+    (--x-column, --y-column, --crs). Residents no site can cover within the threshold are
+    listed (<name>_uncoverable.csv and the uncoverable layer), never given a travel time.
     """
     from siting.inputs import load_scenario
     from siting.workflow import run_plan, save_run
@@ -523,6 +720,8 @@ def plan(
             station_budget=station_budget,
             county_steps=county_steps,
         )
+        if strict:
+            params["strict"] = True
         scenario = load_scenario(
             population=population,
             roads=roads,
@@ -535,6 +734,21 @@ def plan(
             population_column=population_column,
             polygon_spacing=polygon_spacing or None,
             candidate_spacing=candidate_spacing,
+            max_candidates=max_candidates,
+            x_column=x_column,
+            y_column=y_column,
+            crs=crs,
+            id_column=id_column,
+            name_column=name_column,
+            coords=coords,
+            road_fields=_road_fields(
+                roads,
+                road_class_column,
+                road_speed_column,
+                road_speed_unit,
+                road_oneway_column,
+                road_tolerance,
+            ),
             threshold_minutes=threshold,
             max_snap_distance=max_snap,
             cutoff_minutes=cutoff,
@@ -546,7 +760,7 @@ def plan(
             **params,
         )
         run = run_plan(scenario, progress=say)
-        files = save_run(run, out, name=name, report=report)
+        files = save_run(run, out, name=name, report=report, demand=demand_layer)
     _print_any(run.result, f"siting plan: {model or 'by the rules'}")
     console.print(f"outputs in {out}/ ({len(files)} files)")
     _exit_on_failure(run.result)
@@ -619,6 +833,19 @@ def plan_tiers_command(
     console.print(f"outputs in {out}/ ({len(files)} files)")
 
 
+def _warn_threshold(threshold: float, costs: Any) -> None:
+    """A coverage threshold below every cost (nothing coverable) or at least every cost
+    (any site covers everyone it reaches) is likely in the wrong unit: warn."""
+    low, high = float(costs.min()), float(costs.max())
+    if threshold < low or threshold >= high:
+        where = "below every cost" if threshold < low else "at least every cost"
+        err_console.print(
+            f"[yellow]warning:[/] --threshold {threshold:g} is {where} in --costs "
+            f"({low:g}..{high:g}): check it is in the costs' unit",
+            highlight=False,
+        )
+
+
 @app.command("solve-matrix")
 def solve_matrix_command(
     costs: Annotated[Path, typer.Option(help="CSV with demand_id,site_id,cost.")],
@@ -653,12 +880,19 @@ def solve_matrix_command(
         typer.Option(help="Allow load-bound violations at a penalty; the JSON lists them."),
     ] = False,
 ) -> None:
-    """Solve a model over an OD matrix you already have (OSRM, ArcGIS, r5py) and write JSON."""
+    """Solve a model over an OD matrix you already have (OSRM, ArcGIS, r5py) and write JSON.
+
+    Exit code 0 with a plan (optimal, or feasible within the time limit), 1 when there is none
+    (infeasible, or no solution in time; the JSON says why), 2 for bad input.
+    """
     from siting.matrix import load_cost_table, load_demand_table, load_site_table, solve_matrix
 
     with _user_errors():
+        cost_table = load_cost_table(costs)
+        if threshold is not None:
+            _warn_threshold(threshold, cost_table["cost"])
         result = solve_matrix(
-            load_cost_table(costs),
+            cost_table,
             load_demand_table(demand),
             model=model,
             p=p,
@@ -678,6 +912,12 @@ def solve_matrix_command(
     console.print(line, highlight=False)
     if result.get("reason"):
         console.print(f"[yellow]note:[/] {result['reason']}", highlight=False)
+    if result["status"] in ("infeasible", "no_solution"):
+        err_console.print(
+            f"[bold red]no plan ({result['status']}):[/] the JSON in {json_out} says why",
+            highlight=False,
+        )
+        raise typer.Exit(code=1)
 
 
 @app.command()
@@ -871,6 +1111,10 @@ def plan_region_command(
     ] = 24_000_000,
     cell_km: Annotated[float, typer.Option(help="Synthetic population cell size (km).")] = 2.0,
     population: Annotated[Path | None, typer.Option(help="Population raster/vector.")] = None,
+    population_column: _PopulationColumn = "population",
+    x_column: _XColumn = "x",
+    y_column: _YColumn = "y",
+    crs: _Crs = None,
     roads: Annotated[Path | None, typer.Option(help="Road network; omit: straight line.")] = None,
     sites: Annotated[Path | None, typer.Option(help="Candidate sites file.")] = None,
     existing: Annotated[Path | None, typer.Option(help="Existing facilities (kept open).")] = None,
@@ -929,6 +1173,10 @@ def plan_region_command(
             mode=settings.mode or "drive",
             synthetic_seed=seed if synthetic else None,
             synthetic_population=synthetic_population,
+            population_column=population_column,
+            x_column=x_column,
+            y_column=y_column,
+            crs=crs,
             cell_km=cell_km,
         )
         result = plan_region(
@@ -943,8 +1191,13 @@ def plan_region_command(
         files = result.save(out, name=name)
     s = result.summary()
     cov = "n/a" if s["coverage_share"] is None else f"{s['coverage_share']:.1%}"
+    empty = (
+        f", {s['units_no_demand']} with no demand (no resident in them)"
+        if s["units_no_demand"]
+        else ""
+    )
     console.print(
-        f"{s['units_ok']}/{s['units']} units planned ({s['units_cached']} cached), "
+        f"{s['units_ok']}/{s['units']} units planned ({s['units_cached']} cached){empty}, "
         f"coverage {cov}, {s['new_sites']} new sites; outputs in {out}/ ({len(files)} files)",
         highlight=False,
     )

@@ -29,18 +29,27 @@ MAX_POINTS = 50_000
 GRID_SIZES = (250.0, 500.0, 1000.0, 2000.0, 5000.0, 10000.0)
 
 
-def _cells(xy: np.ndarray, size: float) -> np.ndarray:
-    return np.floor(xy / size).astype(np.int64)
+def _cells(xy: np.ndarray, size: float) -> tuple[np.ndarray, np.ndarray]:
+    """The occupied cells (``(k, 2)`` column / row indices) and each point's cell."""
+    ij = np.floor(xy / size).astype(np.int64)
+    ij -= ij.min(axis=0) if len(ij) else 0
+    width = int(ij[:, 1].max()) + 1 if len(ij) else 1
+    keys, cell = np.unique(ij[:, 0] * width + ij[:, 1], return_inverse=True)
+    origin = np.floor(xy.min(axis=0) / size).astype(np.int64) if len(xy) else np.zeros(2, int)
+    return np.column_stack([keys // width, keys % width]) + origin, cell.ravel()
+
+
+def _size_for(xy: np.ndarray, max_cells: int) -> float:
+    for size in GRID_SIZES:
+        if len(_cells(xy, size)[0]) <= max_cells:
+            return size
+    return GRID_SIZES[-1]
 
 
 def grid_size(demand: gpd.GeoDataFrame, *, max_cells: int = MAX_POINTS) -> float:
     """The smallest of :data:`GRID_SIZES` whose grid has at most ``max_cells`` occupied cells
     (the largest one otherwise)."""
-    xy = _xy(demand)
-    for size in GRID_SIZES:
-        if len(np.unique(_cells(xy, size), axis=0)) <= max_cells:
-            return size
-    return GRID_SIZES[-1]
+    return _size_for(_xy(demand), max_cells)
 
 
 def _xy(demand: gpd.GeoDataFrame) -> np.ndarray:
@@ -64,13 +73,12 @@ def demand_grid(
     for column in ("population", "travel_time_min", "covered"):
         if column not in demand.columns:
             raise InputError(f"the demand layer has no column {column!r}")
-    size = float(size) if size is not None else grid_size(demand)
+    xy = _xy(demand)
+    size = float(size) if size is not None else _size_for(xy, MAX_POINTS)
     if not (np.isfinite(size) and size > 0):
         raise InputError(f"`size` must be a number of metres > 0, got {size!r}")
     crs = local_utm_crs(demand)
-    ij = _cells(_xy(demand), size)
-    keys, cell = np.unique(ij, axis=0, return_inverse=True)
-    cell = cell.ravel()
+    keys, cell = _cells(xy, size)
     pop = demand["population"].to_numpy(dtype=np.float64)
     t = demand["travel_time_min"].to_numpy(dtype=np.float64)
     reach = np.isfinite(t)

@@ -21,9 +21,14 @@ __all__ = ["save_region", "save_result", "save_tiers"]
 logger = logging.getLogger(__name__)
 
 
-def save_result(result: PlanResult, out_dir: str | Path, *, name: str = "plan") -> dict[str, Path]:
+def save_result(
+    result: PlanResult, out_dir: str | Path, *, name: str = "plan", demand: str = "auto"
+) -> dict[str, Path]:
     """Write ``<name>_<layer>.geojson`` for every layer, ``<name>.gpkg`` (styled for QGIS),
-    ``<name>_summary.json`` and ``<name>_units.csv`` (with admin units); return the paths."""
+    ``<name>_summary.json``, ``<name>_units.csv`` (with admin units) and
+    ``<name>_uncoverable.csv`` (residents no site covers within the threshold, with their
+    longitude/latitude, when there are any); return the paths. ``demand``: the demand layer
+    as ``points``, summed into a ``grid``, or ``auto`` (:meth:`PlanResult.layers`)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     top: dict[str, Any] = {"status": result.status}
@@ -31,7 +36,7 @@ def save_result(result: PlanResult, out_dir: str | Path, *, name: str = "plan") 
         top["coverage"] = result.coverage.as_dict()
     threshold = result.scenario.threshold_minutes or 10.0
     files = save_layers(
-        result.layers(),
+        result.layers(demand=demand),
         out,
         stem=name,
         styles=default_styles(threshold_minutes=threshold),
@@ -44,6 +49,14 @@ def save_result(result: PlanResult, out_dir: str | Path, *, name: str = "plan") 
     if result.compliance is not None:
         files["compliance_csv"] = out / f"{name}_compliance.csv"
         result.compliance.to_csv(files["compliance_csv"], index=False, encoding="utf-8")
+    lost = result.uncoverable()
+    if len(lost):
+        lonlat = lost.geometry.to_crs("EPSG:4326")
+        table = lost.drop(columns="geometry").assign(
+            lon=lonlat.x.round(6).to_numpy(), lat=lonlat.y.round(6).to_numpy()
+        )
+        files["uncoverable_csv"] = out / f"{name}_uncoverable.csv"
+        table.to_csv(files["uncoverable_csv"], index=False, encoding="utf-8")
     logger.info("wrote %d files to %s", len(files), out)
     return files
 

@@ -210,13 +210,13 @@ def solve_extending(
         travel = recompute(cutoff)
     if travel.cutoff_minutes > first_cutoff:
         reach = (
-            "without a time limit"
+            "lifted"
             if not np.isfinite(travel.cutoff_minutes)
-            else f"up to {travel.cutoff_minutes:g} minutes"
+            else f"extended to {travel.cutoff_minutes:g} minutes"
         )
         notes.append(
-            f"the travel-time search was extended from {first_cutoff:g} minutes to {reach} so "
-            f"that every resident the {scenario.model} plan can reach has a real travel time"
+            f"the {first_cutoff:g}-minute limit of the travel-time search was {reach} so that "
+            f"every resident the {scenario.model} plan can reach has a real travel time"
         )
     if no_route.any():
         notes.append(

@@ -90,32 +90,36 @@ def _generated_sites(
 ) -> gpd.GeoDataFrame:
     """Candidate sites when none were given: road nodes, else populated points, ``spacing``
     metres apart (widened until at most ``max_candidates`` remain), with a note saying so."""
-    from geodata.candidates import sites_from_points, sites_from_population
+    from geodata.candidates import sites_from_points, sites_from_population, thin_points
+    from geodata.crs import local_utm_crs
     from geodata.readers import add_note
 
     nodes = _road_nodes(roads) if roads is not None else None
 
-    def make(step: float) -> gpd.GeoDataFrame:
-        if nodes is not None:
-            return sites_from_points(*nodes, spacing=step)
-        return sites_from_population(demand, min_population=0.0, spacing=step)
-
     step = float(spacing)
-    generated = make(step)
-    while max_candidates is not None and len(generated) > max_candidates:
-        step *= max(1.1, (len(generated) / max_candidates) ** 0.5)
-        generated = make(step)
+    if nodes is not None:
+        generated = sites_from_points(*nodes, spacing=step)
+    else:
+        generated = sites_from_population(demand, min_population=0.0, spacing=step)
+    if max_candidates is not None and len(generated) > max_candidates:
+        # thin the candidates themselves (not every point again): ids and order are kept
+        metric = generated.geometry.to_crs(local_utm_crs(generated))
+        xy = np.column_stack([metric.x.to_numpy(), metric.y.to_numpy()])
+        while len(xy) > max_candidates:
+            step *= 1.05  # small steps: a candidate count near max_candidates
+            keep = thin_points(xy, step)
+            generated, xy = generated.iloc[keep].reset_index(drop=True), xy[keep]
     source = "road-network nodes" if nodes is not None else "populated demand points"
-    widened = (
-        f" (widened from {spacing:g} m to keep at most {max_candidates:,})"
+    apart = (
+        f"{step:.0f} m apart (candidate_spacing {spacing:g} m, widened to keep at most "
+        f"{max_candidates:,}: max_candidates)"
         if step > spacing
-        else ""
+        else f"{step:g} m apart (candidate_spacing)"
     )
     add_note(
         generated,
         f"no candidate sites were given: the {len(generated):,} candidates are {source} at "
-        f"least {step:.0f} m apart (candidate_spacing){widened}; give real candidate plots "
-        "(sites) for a plan that can be built",
+        f"least {apart}; give real candidate plots (sites) for a plan that can be built",
     )
     return generated
 
@@ -323,15 +327,17 @@ def save_run(
     name: str = "plan",
     report: str | Path | None = None,
     title: str | None = None,
+    demand: str = "auto",
 ) -> dict[str, Path]:
-    """Write a run's files (:func:`siting.outputs.save_result`), add the baseline's coverage
-    and compliance counts to the summary JSON, and write the HTML report to ``report`` when
-    given; return the paths."""
+    """Write a run's files (:func:`siting.outputs.save_result`; ``demand``: the demand layer
+    as ``points``, a ``grid`` or ``auto``), add the baseline's coverage and compliance counts
+    to the summary JSON, and write the HTML report to ``report`` when given; return the
+    paths."""
     from siting.outputs import save_result
 
     if isinstance(run, PlanResult):
         run = PlanRun(run, None)
-    files = save_result(run.result, out_dir, name=name)
+    files = save_result(run.result, out_dir, name=name, demand=demand)
     if run.baseline is not None:
         summary = json.loads(files["summary"].read_text(encoding="utf-8"))
         base = run.baseline

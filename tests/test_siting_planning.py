@@ -237,7 +237,7 @@ def test_pmedian_and_pcenter_extend_the_search_instead_of_pricing_a_penalty() ->
         [50 / 75, 50 / 75, 2950 / 75], abs=1e-3
     )
     assert result.summary()["search_minutes"] is None  # searched without a limit
-    extended = [n for n in result.notes if "search was extended" in n]
+    extended = [n for n in result.notes if "limit of the travel-time search was lifted" in n]
     assert len(extended) == 1 and not any(
         "penalty" in n or "counts them" in n for n in result.notes
     )

@@ -34,8 +34,10 @@ def _say(progress: Progress | None, message: str) -> None:
 
 def _done_line(outcome: UnitOutcome, k: int, n: int) -> str:
     head = f"[{k}/{n}] unit {outcome.unit_id} {outcome.name}"
-    if not outcome.ok:
+    if outcome.failed:
         return f"{head}: FAILED {outcome.error}"
+    if not outcome.ok:
+        return f"{head}: no demand (no resident of the population data lies in it)"
     cov = outcome.summary.get("coverage", {}).get("share")
     how = "cached" if outcome.cached else f"{outcome.seconds:.1f} s on {outcome.worker}"
     share = f"coverage {cov:.1%}, " if cov is not None else ""

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from siting.region.settings import RegionSettings
-from siting.region.unit import UnitOutcome
+from siting.region.unit import NO_DEMAND, UnitOutcome
 
 __all__ = ["COUNTING_RULE", "RegionResult"]
 
@@ -38,7 +38,7 @@ class RegionResult:
         sites: every site with ``status`` (existing / new / candidate), ``unit_id`` (the unit
             containing it), ``assigned_population`` and ``covered_population`` over all units.
         compliance: the per-unit compliance report; failed units have ``status``
-            ``failed: ...`` and no figures.
+            ``failed: ...`` and no figures, units no resident lies in ``no demand``.
         settings: the resolved settings; report: what was left out by the split.
         timings, run_info: seconds per stage; executor, scheduler, dashboard, workers.
     """
@@ -56,7 +56,12 @@ class RegionResult:
     @property
     def failed(self) -> dict[str, str]:
         """``unit_id`` → error of every failed unit."""
-        return {u: o.error or "" for u, o in self.outcomes.items() if not o.ok}
+        return {u: o.error or "" for u, o in self.outcomes.items() if o.failed}
+
+    @property
+    def no_demand(self) -> list[str]:
+        """The units no resident of the population data lies in (nothing to plan)."""
+        return [u for u, o in self.outcomes.items() if o.status == NO_DEMAND]
 
     @property
     def coverage_share(self) -> float | None:
@@ -163,7 +168,7 @@ class RegionResult:
         else:
             comp = pd.DataFrame(columns=["unit_id", "name", "status"])
         failed = [o for o in outcomes.values() if not o.ok]
-        if failed:
+        if failed:  # units without demand, and units whose task failed
             comp = pd.concat(
                 [
                     comp,
@@ -171,7 +176,10 @@ class RegionResult:
                         {
                             "unit_id": [o.unit_id for o in failed],
                             "name": [o.name for o in failed],
-                            "status": [f"failed: {o.error}" for o in failed],
+                            "status": [
+                                "no demand" if o.status == NO_DEMAND else f"failed: {o.error}"
+                                for o in failed
+                            ],
                         }
                     ),
                 ],
@@ -233,6 +241,7 @@ class RegionResult:
             "units": len(self.outcomes),
             "units_ok": sum(o.ok for o in self.outcomes.values()),
             "units_failed": len(self.failed),
+            "units_no_demand": len(self.no_demand),
             "units_cached": sum(o.cached for o in self.outcomes.values()),
             "population_planned": round(pop, 3),
             "coverage_share": None if cov is None else round(cov, 6),

@@ -30,13 +30,18 @@ def load_region_inputs(
     synthetic_seed: int | None = None,
     synthetic_population: int = 24_000_000,
     cell_km: float = 2.0,
+    population_column: str = "population",
+    x_column: str = "x",
+    y_column: str = "y",
+    crs: str | None = None,
 ) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, gpd.GeoDataFrame, Any]:
     """The region's units, demand, sites and roads from files, or a synthetic province.
 
     ``only`` keeps the units whose id starts with one of the prefixes (e.g. ``1501`` for
     Hohhot's counties). With ``synthetic_seed``, population, roads and sites are generated in
     the unit polygons (:func:`geodata.synthetic.synthetic_province`) and the other
-    files are not read; else ``population`` and ``sites`` (candidates) are required.
+    files are not read; else ``population`` and ``sites`` (candidates) are required (a vector
+    population with ``population_column``; CSV files with ``x_column``/``y_column`` in ``crs``).
     """
     from geodata.boundaries import load_boundaries
 
@@ -60,10 +65,24 @@ def load_region_inputs(
     from geodata.candidates import combine_sites, load_sites
     from geodata.population import load_population
 
-    demand = load_population(population)
-    cands = load_sites(sites, existing=False)
+    if Path(population).suffix.lower() in (".tif", ".tiff"):
+        demand = load_population(population)
+    else:
+        demand = load_population(
+            population,
+            population_column=population_column,
+            x_column=x_column,
+            y_column=y_column,
+            crs=crs,
+        )
+    cands = load_sites(sites, existing=False, x_column=x_column, y_column=y_column, crs=crs)
     all_sites = (
-        combine_sites(load_sites(existing, existing=True), cands) if existing is not None else cands
+        combine_sites(
+            load_sites(existing, existing=True, x_column=x_column, y_column=y_column, crs=crs),
+            cands,
+        )
+        if existing is not None
+        else cands
     )
     graph = None
     if roads is not None:

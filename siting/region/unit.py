@@ -21,6 +21,9 @@ __all__ = ["UnitJob", "UnitOutcome", "run_unit"]
 
 logger = logging.getLogger(__name__)
 
+#: the status of a unit no resident of the population data lies in
+NO_DEMAND = "no_demand"
+
 
 @dataclass(frozen=True, eq=False)
 class UnitJob:
@@ -45,7 +48,9 @@ class UnitJob:
 
 @dataclass(frozen=True, eq=False)
 class UnitOutcome:
-    """What a unit's task returns (``status`` ``ok`` or ``failed``; never raised).
+    """What a unit's task returns (``status`` ``ok``, ``no_demand`` (no resident of the
+    population data lies in the unit: nothing to plan, not a failure) or ``failed``; never
+    raised).
 
     Attributes:
         demand: the unit's demand points with ``unit_id``, ``site_id`` (nearest open site,
@@ -74,6 +79,11 @@ class UnitOutcome:
     def ok(self) -> bool:
         """Whether the unit was planned."""
         return self.status == "ok"
+
+    @property
+    def failed(self) -> bool:
+        """Whether the unit's task raised (a unit without demand has not failed)."""
+        return self.status == "failed"
 
     @classmethod
     def failure(
@@ -122,7 +132,15 @@ def _run_unit(job: UnitJob, start: float) -> UnitOutcome:
     if s.mode is None or s.threshold_minutes is None:
         raise InputError("the unit's settings are not resolved (use RegionSettings.resolved())")
     if len(job.demand) == 0:
-        raise InputError(f"unit {job.unit_id} ({job.name}) has no demand points inside it")
+        return UnitOutcome(
+            unit_id=job.unit_id,
+            name=job.name,
+            key=job.key,
+            status=NO_DEMAND,
+            summary={"notes": ["no resident of the population data lies in this unit"]},
+            seconds=time.perf_counter() - start,
+            worker=_worker_name(),
+        )
     own = job.sites["home_unit"].to_numpy() == job.unit_id
     candidates = int((own & ~job.sites["existing"].astype(bool).to_numpy()).sum())
     notes = []
