@@ -1,12 +1,15 @@
 """Road graphs from line layers (GeoJSON, GeoPackage, shapefile): the osmnx-style graph
 :func:`geodata.roads.load_roads` prepares, built from lines and their attribute fields.
 
-Nodes are the lines' end points and every vertex two lines share (so a layer of OSM ways that
-cross at a shared vertex is connected there, while a bridge crossing without one is not); with
+Every vertex is a node, as in the unsimplified OSM graphs :func:`geodata.roads.load_roads`
+builds (points snap to a vertex near them, not only to the ends of a long road), and lines join
+where they share a vertex (a layer of OSM ways crossing at a shared vertex is connected there,
+while a bridge crossing without one is not); with
 a ``tolerance`` (metres), line end points within that distance of each other are merged into
 one node (lines that stop short of the junction they meet at, as in lane-level or
-hand-digitised layers; a small tolerance avoids chaining neighbouring junctions). Each piece of a
-line between two nodes becomes one edge with its true length (metres, in the local UTM zone).
+hand-digitised layers; a small tolerance avoids chaining neighbouring junctions). Each segment
+becomes one edge with its true length (metres, in the local UTM zone); ``simplify=True`` in
+:func:`geodata.roads.load_roads` merges the vertices that only carry a bend.
 """
 
 from __future__ import annotations
@@ -186,14 +189,12 @@ def graph_from_lines(
     is_end[starts] = True
     is_end[starts + counts - 1] = True
     label = _clusters(xy, is_end, float(fields.tolerance))
-    # a vertex is a node if it is an end point or its cluster holds more than one vertex
-    size = np.bincount(label)
-    is_node = is_end | (size[label] > 1)
+    is_node = np.ones(len(xy), dtype=bool)  # every vertex (unsimplified, as OSM graphs)
     # node positions: the mean of each used cluster, in longitude/latitude
     used, node_of = np.unique(label[is_node], return_inverse=True)
     node_lon = np.bincount(node_of, weights=lon_lat[is_node, 0]) / np.bincount(node_of)
     node_lat = np.bincount(node_of, weights=lon_lat[is_node, 1]) / np.bincount(node_of)
-    cluster_node = np.full(len(size), -1, dtype=np.int64)
+    cluster_node = np.full(int(label.max()) + 1, -1, dtype=np.int64)
     cluster_node[used] = np.arange(len(used))
     # cumulative length along each line, to cut it into edges between consecutive nodes
     step = np.zeros(len(xy))

@@ -126,10 +126,10 @@ def _apply(t: Affine, u: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndar
 _SENTINELS = (-9999.0, -99999.0, -999999.0, -3.4028234663852886e38, -1e20, 3.4028234663852886e38)
 
 
-def _undeclared_nodata(data: np.ndarray, mask: np.ndarray | None) -> tuple[float, int] | None:
-    """A nodata sentinel the raster does not declare: the most frequent of the common
-    sentinel values (or, for integers, the type's largest value, repeated), as ``(value, cells)``;
-    ``None`` when there is none."""
+def _undeclared_nodata(data: np.ndarray, mask: np.ndarray | None) -> list[tuple[float, int]]:
+    """The nodata sentinels the raster holds without declaring them: the common sentinel
+    values (and, for integers, the type's largest value, repeated), as ``(value, cells)``,
+    most frequent first."""
     cells = data if mask is None else data[mask]
     found: list[tuple[int, float]] = []
     if np.issubdtype(data.dtype, np.floating):
@@ -145,10 +145,7 @@ def _undeclared_nodata(data: np.ndarray, mask: np.ndarray | None) -> tuple[float
             # a real count at the type's maximum, repeated, is implausible; a sentinel is
             if count > (1 if value == info.max else 0):
                 found.append((count, value))
-    if not found:
-        return None
-    count, value = max(found)
-    return value, count
+    return [(value, count) for count, value in sorted(found, reverse=True)]
 
 
 def demand_from_array(
@@ -190,9 +187,9 @@ def demand_from_array(
     valid = data > 0  # False for NaN and negatives
     if nodata is not None and not np.isnan(nodata):
         valid &= data != nodata
-    sentinel = None if nodata is not None else _undeclared_nodata(data, valid_mask)
-    if sentinel is not None:
-        valid &= data != sentinel[0]
+    sentinels = [] if nodata is not None else _undeclared_nodata(data, valid_mask)
+    for value, _ in sentinels:
+        valid &= data != np.asarray(value, dtype=data.dtype)
     if np.issubdtype(data.dtype, np.floating):
         valid &= np.isfinite(data)
     if valid_mask is not None:
@@ -233,12 +230,12 @@ def demand_from_array(
             geometry=gpd.points_from_xy(xs, ys),
             crs=crs,
         )
-    if sentinel is not None:
-        value, count = sentinel
+    if sentinels:
+        held = " and ".join(f"{count:,} cells hold {value:g}" for value, count in sentinels)
         note = (
-            f"{count:,} cells hold {value:g}, a nodata value the raster does not declare: they "
-            "are treated as nodata (no population); declare it (e.g. `gdal_edit.py -a_nodata "
-            f"{value:g}`) to silence this"
+            f"{held}, a nodata value the raster does not declare: treated as nodata (no "
+            f"population); declare it (e.g. `gdal_edit.py -a_nodata {sentinels[0][0]:g}`) to "
+            "silence this"
         )
         logger.warning("population raster: %s", note)
         add_note(demand, f"population raster: {note}")

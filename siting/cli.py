@@ -318,7 +318,8 @@ def _print_result(result: object, title: str) -> None:
     if lost and lost["points"]:
         head.add_row(
             f"no site within {result.scenario.threshold_minutes:g} min",
-            f"{lost['population']:,.0f} residents ({lost['points']:,} points; uncoverable)",
+            f"{lost['population']:,.0f} residents ({lost['points']:,} point"
+            f"{'s' if lost['points'] != 1 else ''}; uncoverable)",
         )
     head.add_row(
         "sites", f"{summary['sites']['existing']} existing + {summary['sites']['new']} new"
@@ -604,7 +605,7 @@ def demo(
     title = (
         "siting demo: planned by the rules"
         if model is None
-        else f"siting demo: {model}, {new_sites} new clinics"
+        else f"siting demo: {model}" + (f", {new_sites} new clinics" if model != "lscp" else "")
     )
     _print_any(outcome.result, title)
     console.print(f"outputs in {out}/ ({len(outcome.files)} files), {outcome.seconds:.1f} s in all")

@@ -138,7 +138,8 @@ def nearest_open_exact(
     it holds an open site, else from one more search without a limit (module docstring)."""
     open_idx = np.asarray(open_idx, dtype=np.int64)
     nearest, times = nearest_open(travel.costs, open_idx)
-    beyond = np.flatnonzero(nearest < 0)
+    # off the network (not snapped) stays unreachable: no second search for those
+    beyond = np.flatnonzero((nearest < 0) & np.asarray(travel.demand_snapped, dtype=bool))
     if len(beyond) and np.isfinite(travel.cutoff_minutes):
         site, minutes = _exact(scenario, travel, beyond, open_idx)
         nearest[beyond], times[beyond] = site, minutes

@@ -121,7 +121,7 @@ def test_plan_reports_bad_input_without_traceback(tmp_path: Path) -> None:
         str(tmp_path / "o"),
     )
     assert proc.returncode == 2
-    assert "`new_sites` must be at most the number of candidate" in " ".join(proc.stderr.split())
+    assert "`--new-sites` must be at most the number of candidate" in " ".join(proc.stderr.split())
 
 
 def test_plan_by_the_rules_from_files(tmp_path: Path) -> None:

@@ -120,7 +120,10 @@ def test_cli_writes_the_contract(files: tuple[Path, Path], tmp_path: Path) -> No
             "`threshold` must be a finite number > 0",
         ),
         (["--model", "mclp", "--p", "1"], "`threshold` is required"),
-        (["--model", "kmeans", "--p", "1"], "`model` must be one of lscp, mclp, pmedian, pcenter"),
+        (
+            ["--model", "kmeans", "--p", "1"],
+            "`--model` must be one of lscp, mclp, pmedian, pcenter",
+        ),
     ],
 )
 def test_cli_bad_parameters(
