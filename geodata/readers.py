@@ -14,6 +14,7 @@ build their frames on top of these readers.
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, Literal
@@ -255,7 +256,11 @@ def read_vector(
     elif local.suffix.lower() == ".shp" and not local.with_suffix(".cpg").exists():
         options["encoding"] = "utf-8"
     try:
-        gdf = _open(source, "vector", guard, **options)
+        with warnings.catch_warnings():
+            # GeoJSON features sharing an "id" member are renumbered by GDAL: not the user's
+            # concern (their own id column is read as a field)
+            warnings.filterwarnings("ignore", "Several features with id", RuntimeWarning)
+            gdf = _open(source, "vector", guard, **options)
     except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as exc:
         raise UnsupportedFormatError(f"{text!r} is not a readable vector file: {exc}") from exc
     except UnicodeDecodeError as exc:

@@ -266,14 +266,14 @@ def travel_notes(scenario: Scenario, travel: TravelCosts) -> list[str]:
     if n_unsnapped_d:
         lost = float(pop[~travel.demand_snapped].sum())
         notes.append(
-            f"{n_unsnapped_d} demand points ({lost:,.0f} residents) are more than "
+            f"{n_unsnapped_d:,} demand points ({lost:,.0f} residents) are more than "
             f"{scenario.max_snap_distance:g} m from the road network and count as unreachable"
         )
     n_unsnapped_s = int((~travel.site_snapped).sum())
     if n_unsnapped_s:
         ids = travel.site_ids[~travel.site_snapped][:10].tolist()
         notes.append(
-            f"{n_unsnapped_s} sites are more than {scenario.max_snap_distance:g} m from the road "
+            f"{n_unsnapped_s:,} sites are more than {scenario.max_snap_distance:g} m from the road "
             f"network and cannot serve anyone: {ids}"
         )
     return notes
@@ -474,8 +474,8 @@ def _solve_honestly(
     lost = uncoverable_rows(costs, threshold) & (pop > 0)
     if lost.any():
         who = (
-            f"{int(lost.sum())} demand points ({float(pop[lost].sum()):,.0f} residents) have no "
-            f"site within {threshold:g} minutes"
+            f"{int(lost.sum()):,} demand points ({float(pop[lost].sum()):,.0f} residents) have no "
+            f"site (candidate or existing) within {threshold:g} minutes"
         )
         if scenario.model == "lscp" and not scenario.strict:
             weights[lost] = 0.0
@@ -485,7 +485,10 @@ def _solve_honestly(
                 "answers infeasible instead"
             )
         elif scenario.model == "mclp":
-            notes.append(f"{who}: no plan can cover them (the `uncoverable` layer lists them)")
+            notes.append(
+                f"{who}: no plan over these sites can cover them (the `uncoverable` layer "
+                "lists them)"
+            )
     return _solve(scenario, costs, weights), travel
 
 

@@ -6,7 +6,7 @@
   them beside it).
 - *Uncoverable*: no site, open or not, within the service threshold. LSCP covers everyone
   else, as ArcGIS's *Minimize Facilities* does, and lists them (``strict`` keeps the
-  infeasible answer); MCLP reports them too, since no plan can cover them.
+  infeasible answer); MCLP reports them too, since no plan over those sites can cover them.
 - Every resident's time to the nearest open site is exact, whatever the search limit of the
   travel-time matrix: the residents the matrix leaves without an open site get one more search
   from the open sites (:func:`nearest_open_exact`).
@@ -195,7 +195,7 @@ def solve_extending(
         else:
             solution = _true_objective(scenario, travel, solution, weights, far)
             notes.append(
-                f"{int(far.sum())} demand points ({float(weights[far].sum()):,.0f} residents) "
+                f"{int(far.sum()):,} demand points ({float(weights[far].sum()):,.0f} residents) "
                 f"are farther than {travel.cutoff_minutes:g} minutes from this plan's sites, "
                 f"and searching farther would exceed {MAX_PAIRS:,} pairs: the solve counted "
                 f"them at {travel.cutoff_minutes:g} minutes (a lower bound), the objective "
@@ -204,7 +204,7 @@ def solve_extending(
             )
             break
         say(
-            f"{int(far.sum())} demand points have no open site within {travel.cutoff_minutes:g} "
+            f"{int(far.sum()):,} demand points have no open site within {travel.cutoff_minutes:g} "
             "minutes in this plan: searching "
             + ("without a limit" if not np.isfinite(cutoff) else f"up to {cutoff:g} minutes")
         )
@@ -221,7 +221,7 @@ def solve_extending(
         )
     if no_route.any():
         notes.append(
-            f"{int(no_route.sum())} demand points ({float(residents[no_route].sum()):,.0f} "
+            f"{int(no_route.sum()):,} demand points ({float(residents[no_route].sum()):,.0f} "
             "residents) are on the road network but on a part of it from which no site can be "
             f"reached: they are left out of the {scenario.model} objective and reported "
             "unreachable"

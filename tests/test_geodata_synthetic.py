@@ -287,6 +287,7 @@ def test_saved_city_reopens_with_the_same_totals(small: SyntheticCity, tmp_path:
         [
             "population.tif",
             "roads.graphml",
+            "roads.gpkg",
             "existing.geojson",
             "candidates.geojson",
             "subdistricts.geojson",

@@ -327,11 +327,32 @@ def synthetic_city(
     )
 
 
+def _road_lines(roads: nx.MultiDiGraph) -> gpd.GeoDataFrame:
+    """The road graph as lines: one per street segment (a two-way street's reverse edge is
+    left out), from node to node in WGS84, with ``highway``, ``oneway`` and ``name``."""
+    rows = [
+        (roads.nodes[u], roads.nodes[v], d)
+        for u, v, d in roads.edges(data=True)
+        if not d.get("reversed", False)
+    ]
+    return gpd.GeoDataFrame(
+        {
+            "highway": [d.get("highway", "") for *_, d in rows],
+            "oneway": ["yes" if d.get("oneway") else "no" for *_, d in rows],
+            "name": [d.get("name", "") for *_, d in rows],
+        },
+        geometry=[shapely.LineString([(a["x"], a["y"]), (b["x"], b["y"])]) for a, b, _ in rows],
+        crs=roads.graph.get("crs", "EPSG:4326"),
+    )
+
+
 def save_synthetic_city(city: SyntheticCity, directory: str | Path) -> dict[str, Path]:
     """Write the city as files the ``plan`` command reads; return their paths by file name.
 
     ``population.tif`` (float32 GeoTIFF, deflate, nodata −99999 on river cells as WorldPop
-    marks water), ``roads.graphml`` (osmnx), ``existing.geojson``, ``candidates.geojson``,
+    marks water), ``roads.graphml`` (osmnx), the same roads as a line layer ``roads.gpkg``
+    (one line per street segment with ``highway``, ``oneway`` yes/no and ``name``, as a GIS
+    analyst holds roads), ``existing.geojson``, ``candidates.geojson``,
     ``subdistricts.geojson`` (UTF-8). The folder is created if needed; files are overwritten.
     """
     import osmnx as ox
@@ -347,6 +368,7 @@ def save_synthetic_city(city: SyntheticCity, directory: str | Path) -> dict[str,
     files = (
         "population.tif",
         "roads.graphml",
+        "roads.gpkg",
         "existing.geojson",
         "candidates.geojson",
         "subdistricts.geojson",
@@ -370,6 +392,8 @@ def save_synthetic_city(city: SyntheticCity, directory: str | Path) -> dict[str,
     ) as dst:
         dst.write(data, 1)
     ox.save_graphml(city.roads, paths["roads.graphml"])
+    paths["roads.gpkg"].unlink(missing_ok=True)
+    _road_lines(city.roads).to_file(paths["roads.gpkg"], driver="GPKG")
     for name, frame in (
         ("existing.geojson", city.existing),
         ("candidates.geojson", city.candidates),
