@@ -6,8 +6,6 @@ inputs, region units without demand, and the Wuhan raster's outputs."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import geopandas as gpd
@@ -20,41 +18,17 @@ from geodata.population import load_population
 from geodata.roads import LineFields, load_roads
 from siting.planning import plan, travel_costs
 from siting.scenario import Scenario
+from tests import test_siting_realdata as realdata
+from tests.test_siting_honest import _run, _said
 
 pytestmark = pytest.mark.slow
 
 
-def _run(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "siting", *map(str, args)],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=900,
-    )
-
-
-def _said(proc: subprocess.CompletedProcess[str]) -> str:
-    return " ".join((proc.stdout + proc.stderr).split())
-
-
 @pytest.fixture(scope="module")
 def sao_paulo(data_dir: Path) -> Scenario:
-    """São Paulo: the hexagon population (CSV), the 51 school cells as candidate sites, the
-    OSM walking network."""
-    folder = data_dir / "osm-sao-paulo-r5py-sample"
-    demand = load_population(
-        folder / "spo_hexgrid.csv", x_column="lon", y_column="lat", crs="EPSG:4326", id_column="id"
-    )
-    hexes = pd.read_csv(folder / "spo_hexgrid.csv")
-    schools = hexes[hexes["schools"] > 0]
-    sites = gpd.GeoDataFrame(
-        {"site_id": schools["id"].astype(str), "name": "school cell"},
-        geometry=gpd.points_from_xy(schools.lon, schools.lat),
-        crs="EPSG:4326",
-    )
-    roads = load_roads(folder / "spo_osm.pbf", mode="walk")
-    return Scenario(demand=demand, sites=sites, roads=roads, model="lscp", threshold_minutes=10.0)
+    """São Paulo (the school cells as candidates, OSM walking; tests/test_siting_realdata.py)
+    as an LSCP scenario."""
+    return realdata.sao_paulo.__wrapped__(data_dir).replace(model="lscp", new_sites=None)
 
 
 def _check_lscp(scenario: Scenario) -> None:
