@@ -50,7 +50,7 @@ def save_result(
         files["compliance_csv"] = out / f"{name}_compliance.csv"
         result.compliance.to_csv(files["compliance_csv"], index=False, encoding="utf-8")
     lost = result.uncoverable()
-    if len(lost):
+    if len(lost) and result.scenario.model != "rules":  # a rules plan has its touring list
         lonlat = lost.geometry.to_crs("EPSG:4326")
         table = lost.drop(columns="geometry").assign(
             lon=lonlat.x.round(6).to_numpy(), lat=lonlat.y.round(6).to_numpy()

@@ -181,7 +181,7 @@ class PlanResult:
         self, *, assignment_lines: bool = True, demand: str = "auto"
     ) -> dict[str, gpd.GeoDataFrame]:
         """GeoDataFrames for export: ``sites``, ``candidates``, ``demand`` (points),
-        ``assignments``, ``uncoverable`` (threshold models with residents no site covers),
+        ``assignments``, ``uncoverable`` (one-model runs with residents no site covers),
         ``service_areas`` (network runs), ``touring`` and ``village_groups`` (rules plans),
         ``admin_units`` and ``compliance`` (the compliance table on the unit polygons; when
         units were given).
@@ -207,7 +207,8 @@ class PlanResult:
             out["demand"] = self.demand.reset_index(drop=True)
             if assignment_lines:
                 out["assignments"] = self._assignment_lines()
-            if self.uncoverable_mask().any():
+            # a rules plan lists them as its touring-service list (R3) instead
+            if self.scenario.model != "rules" and self.uncoverable_mask().any():
                 out["uncoverable"] = self.uncoverable()
         areas = self.service_areas()
         if areas is not None:
