@@ -406,6 +406,8 @@ def scenario_summary(result: PlanResult) -> dict[str, Any]:
         "mean_travel_minutes": None
         if not np.isfinite(result.mean_travel_minutes)
         else round(float(result.mean_travel_minutes), 3),
+        # beside the mean: the residents it leaves out (no route to any open site)
+        "unreachable_population": round(float(result.unreachable_population), 3),
     } | _compliance_counts(result)
 
 

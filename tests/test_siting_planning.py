@@ -273,3 +273,32 @@ def test_inputs_that_do_not_overlap_are_an_error_naming_both_extents() -> None:
 def test_implausible_threshold_warns() -> None:
     result = plan(_scenario(threshold_minutes=600.0))
     assert any("outside the plausible range" in note for note in result.notes)
+
+
+def test_pmedian_past_the_pair_limit_reports_the_true_objective_with_its_bound(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # the two towns again, with a search that may not grow: the solve counts the far town at
+    # exactly the 30-minute limit (a lower bound), the result gives its true time
+    import siting.reach
+
+    monkeypatch.setattr(siting.reach, "MAX_PAIRS", 1)
+    scenario = Scenario(
+        demand=_demand([0, 100, 3000], [100, 100, 150]),
+        sites=_sites([50, 3000], [False, False]),
+        model="pmedian",
+        new_sites=1,
+        threshold_minutes=10.0,
+        detour_factor=1.0,
+        walk_speed_kmh=SPEED,
+    )
+    result = plan(scenario)
+    assert result.status == "feasible"
+    assert result.chosen_sites["site_id"].tolist() == ["s0"]
+    true = (200 * 50 + 150 * 2950) / 75
+    lower = 200 * 50 / 75 + 150 * 30.0  # the far town at the 30-minute limit
+    assert result.solution.objective == pytest.approx(true)
+    assert result.solution.bound == pytest.approx(lower)
+    assert result.solution.gap == pytest.approx((true - lower) / true)
+    assert result.demand["travel_time_min"].iloc[2] == pytest.approx(2950 / 75, abs=1e-3)
+    assert sum("would exceed 1 pairs" in note for note in result.notes) == 1
