@@ -722,6 +722,13 @@ def plan(
             county_steps=county_steps,
         )
         if strict:
+            if model != "lscp":
+                from siting_errors import InputError
+
+                raise InputError(
+                    "`--strict` is for --model lscp (infeasible rather than covering everyone "
+                    f"coverable), got --model {model or '(none: a plan by the rules)'}"
+                )
             params["strict"] = True
         scenario = load_scenario(
             population=population,
