@@ -388,7 +388,8 @@ def load_population_vector(
     shapefile (``.zip`` or a ``zip://`` path), and CSV with ``x_column``/``y_column``. A CSV has
     no CRS, so ``crs`` is required for it; for the other formats ``crs`` only applies when the
     file declares none. ``demand_id`` comes from ``id_column``, else a ``demand_id`` column,
-    else ``"d{row}"`` (0-based row in the file); ids must be unique. ``name_column`` keeps a
+    else an ``id`` column when its values are unique, else ``"d{row}"`` (0-based row in the
+    file); ids given by ``id_column`` must be unique. ``name_column`` keeps a
     name per point (column ``name``: a village, a sub-district) for the outputs.
 
     Rows with population 0 are dropped; a negative, missing or non-numeric population is an
@@ -420,6 +421,10 @@ def load_population_vector(
         )
     if id_column is None and "demand_id" in gdf.columns:
         id_column = "demand_id"
+    if id_column is None and "id" in gdf.columns:  # the layer's own ids, when they are ids
+        found = gdf["id"]
+        if found.notna().all() and not found.astype(str).duplicated().any():
+            id_column = "id"
     if id_column is not None:
         ids = gdf[id_column].astype(str).to_numpy(dtype=object)
         dup = pd.unique(ids[pd.Series(ids).duplicated().to_numpy()])
