@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,6 +18,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from siting._flags import cli_words as _cli_words
 from siting_errors import SitingError
 
 if TYPE_CHECKING:
@@ -198,63 +198,6 @@ def _road_fields(
         oneway_field=oneway_column,
         tolerance=tolerance,
     )
-
-
-#: Python parameter names in library messages and the CLI flags that set them
-_FLAGS: dict[str, str] = {
-    "population_column": "--population-column",
-    "id_column": "--id-column",
-    "name_column": "--name-column",
-    "x_column": "--x-column",
-    "y_column": "--y-column",
-    "crs": "--crs",
-    "coords": "--coords",
-    "new_sites": "--new-sites",
-    "threshold_minutes": "--threshold",
-    "cutoff_minutes": "--cutoff",
-    "max_snap_distance": "--max-snap",
-    "candidate_spacing": "--candidate-spacing",
-    "max_candidates": "--max-candidates",
-    "polygon_spacing": "--polygon-spacing",
-    "detour_factor": "--detour-factor",
-    "station_budget": "--station-budget",
-    "time_limit": "--time-limit",
-    "strict": "--strict",
-    "sites": "--sites",
-    "existing": "--existing",
-    "units": "--units",
-    "roads": "--roads",
-    "model": "--model",
-    "mode": "--mode",
-    "speed_unit": "--road-speed-unit",
-    "tolerance": "--road-tolerance",
-}
-_PYTHON_NAME = re.compile(
-    r"`(?P<tick>\w+)`|\((?P<paren>\w+)[ :)]|\b(?P<kw>\w+)=(?P<value>True|False)?(?=[\s/'\"]|$)"
-    r"|: (?P<colon>\w+)\)"
-)
-
-
-def _cli_words(text: str) -> str:
-    """A library message in the CLI's words: `new_sites`, (candidate_spacing) and
-    population_column= become --new-sites, (--candidate-spacing), --population-column."""
-
-    def flag(match: re.Match[str]) -> str:
-        name = (
-            match.group("tick") or match.group("paren") or match.group("kw") or match.group("colon")
-        )
-        if name not in _FLAGS:
-            return match.group(0)
-        if match.group("tick"):
-            return f"`{_FLAGS[name]}`"
-        if match.group("paren"):
-            return f"({_FLAGS[name]}{match.group(0)[-1]}"
-        if match.group("colon"):
-            return f": {_FLAGS[name]})"
-        value = match.group("value")
-        return _FLAGS[name] if value in (None, "True") else f"no {_FLAGS[name]}"
-
-    return re.sub(r"(--[\w-]+)(['\"])", r"\1 \2", _PYTHON_NAME.sub(flag, text))
 
 
 @contextmanager

@@ -274,3 +274,21 @@ def test_the_command_line_starts_without_the_geo_stack() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
     )
     assert proc.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize(
+    ("message", "said"),
+    [
+        ("pass population_column=", "pass --population-column"),
+        ("pass crs= (e.g. crs='EPSG:4326')", "pass --crs (e.g. --crs 'EPSG:4326')"),
+        ("`new_sites` must be at most 3", "`--new-sites` must be at most 3"),
+        ("(candidate_spacing); plots (sites)", "(--candidate-spacing); plots (--sites)"),
+        ("(candidate_spacing 5 m: max_candidates)", "(--candidate-spacing 5 m: --max-candidates)"),
+        ("strict=True answers infeasible", "--strict answers infeasible"),
+        ("the (population) and `unknown_name` stay", "the (population) and `unknown_name` stay"),
+    ],
+)  # fmt: skip
+def test_messages_name_the_flags(message: str, said: str) -> None:
+    from siting._flags import cli_words
+
+    assert cli_words(message) == said
