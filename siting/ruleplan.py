@@ -73,6 +73,7 @@ from siting.planning import (
     travel_notes,
     unit_table,
 )
+from siting.reach import nearest_open_exact
 from siting.result import PlanResult
 from siting.rules import RulePreset, default_rules
 from siting.scenario import VILLAGE_SITE_PREFIX, Scenario
@@ -863,7 +864,8 @@ def _build(state: _State, timings: dict[str, float]) -> PlanResult:
     sc = state.scenario
     t0 = time.perf_counter()
     open_idx = np.flatnonzero(state.open)
-    nearest, times = nearest_open(state.costs, open_idx)
+    # every resident's real time to the nearest open site: unreachable means no route at all
+    nearest, times = nearest_open_exact(sc, state.travel, open_idx)
     threshold = sc.threshold_minutes
     cov = coverage_score(state.pop, times, float(threshold)) if threshold is not None else None
     demand = demand_frame(sc, nearest, times)
