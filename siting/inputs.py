@@ -19,7 +19,7 @@ from siting_errors import CRSError, DataNotFoundError, InputError, UnsupportedFo
 if TYPE_CHECKING:
     from geodata.roads import LineFields
 
-__all__ = ["COORDS", "load_pois", "load_scenario", "load_villages"]
+__all__ = ["COORDS", "load_demand", "load_pois", "load_scenario", "load_villages"]
 
 logger = logging.getLogger(__name__)
 
@@ -122,6 +122,19 @@ def load_pois(path: str | Path) -> gpd.GeoDataFrame:
     return pois
 
 
+def _is_raster(path: str | Path) -> bool:
+    return Path(path).suffix.lower() in (".tif", ".tiff")
+
+
+def load_demand(path: str | Path, **vector: Any) -> gpd.GeoDataFrame:
+    """Demand from a population raster, or from a vector / CSV file with the ``vector``
+    options of :func:`geodata.population.load_population_vector` (``population_column``,
+    ``x_column``, ``y_column``, ``crs``, ``id_column``, ...), which a raster does not take."""
+    from geodata.population import load_population
+
+    return load_population(path) if _is_raster(path) else load_population(path, **vector)
+
+
 def load_scenario(
     *,
     population: str | Path,
@@ -167,7 +180,6 @@ def load_scenario(
     """
     from geodata.boundaries import load_boundaries
     from geodata.candidates import load_sites
-    from geodata.population import load_population
     from siting.workflow import build_scenario
 
     if coords not in COORDS:
@@ -176,21 +188,18 @@ def load_scenario(
     ids = _files_with(id_column, files, "id_column")
     names = _files_with(name_column, files, "name_column")
     gcj02 = coords == "gcj02"
-    if Path(population).suffix.lower() in (".tif", ".tiff"):
-        demand = load_population(population)
-    else:
-        demand = load_population(
-            population,
-            population_column=population_column,
-            polygon_spacing=polygon_spacing,
-            id_column=ids["population"],
-            name_column=names["population"],
-            x_column=x_column,
-            y_column=y_column,
-            crs=crs,
-        )
-        if gcj02:
-            demand = _from_gcj02(demand, f"population file {str(population)!r}")
+    demand = load_demand(
+        population,
+        population_column=population_column,
+        polygon_spacing=polygon_spacing,
+        id_column=ids["population"],
+        name_column=names["population"],
+        x_column=x_column,
+        y_column=y_column,
+        crs=crs,
+    )
+    if gcj02 and not _is_raster(population):
+        demand = _from_gcj02(demand, f"population file {str(population)!r}")
     graph = None
     if roads is not None:
         from geodata.roads import LINE_SUFFIXES, LineFields, load_roads

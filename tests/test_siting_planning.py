@@ -109,15 +109,11 @@ def test_pmedian_assigns_nearest_and_reports_mean_time() -> None:
 
 def test_lscp_covers_everyone_coverable_and_lists_the_others() -> None:
     # d1 is 5 km from the only site (66.7 min): no plan covers it within 10 minutes
-    demand = _demand([0, 5000], [10, 20])
-    sites = _sites([0], [False])
-    scenario = Scenario(
-        demand=demand,
-        sites=sites,
+    scenario = _scenario(
+        demand=_demand([0, 5000], [10, 20]),
+        sites=_sites([0], [False]),
         model="lscp",
-        threshold_minutes=10.0,
-        detour_factor=1.0,
-        walk_speed_kmh=SPEED,
+        new_sites=None,
     )
     result = plan(scenario)
     assert result.status == "optimal"  # over the coverable residents
@@ -214,19 +210,19 @@ def test_bad_frames() -> None:
         _scenario(demand=neg)
 
 
-def test_pmedian_and_pcenter_extend_the_search_instead_of_pricing_a_penalty() -> None:
-    # two towns 3 km apart (40 min at 75 m/min; search cutoff 30 min), one new site: the
-    # search is extended until every resident has a real time, then the plan is exact
-    scenario = Scenario(
+def _two_towns() -> Scenario:
+    """Two towns 3 km apart (40 min at 75 m/min), one new site, p-median."""
+    return _scenario(
         demand=_demand([0, 100, 3000], [100, 100, 150]),
         sites=_sites([50, 3000], [False, False]),
         model="pmedian",
-        new_sites=1,
-        threshold_minutes=10.0,
-        mode="walk",
-        detour_factor=1.0,
-        walk_speed_kmh=SPEED,
     )
+
+
+def test_pmedian_and_pcenter_extend_the_search_instead_of_pricing_a_penalty() -> None:
+    # two towns 3 km apart (40 min at 75 m/min; search cutoff 30 min), one new site: the
+    # search is extended until every resident has a real time, then the plan is exact
+    scenario = _two_towns()
     result = plan(scenario)
     assert result.status == "optimal"
     # s0: 200 x 50 m + 150 x 2950 m = 452,500 m; s1: 100 x 3000 + 100 x 2900 = 590,000 m
@@ -283,15 +279,7 @@ def test_pmedian_past_the_pair_limit_reports_the_true_objective_with_its_bound(
     import siting.reach
 
     monkeypatch.setattr(siting.reach, "MAX_PAIRS", 1)
-    scenario = Scenario(
-        demand=_demand([0, 100, 3000], [100, 100, 150]),
-        sites=_sites([50, 3000], [False, False]),
-        model="pmedian",
-        new_sites=1,
-        threshold_minutes=10.0,
-        detour_factor=1.0,
-        walk_speed_kmh=SPEED,
-    )
+    scenario = _two_towns()
     result = plan(scenario)
     assert result.status == "feasible"
     assert result.chosen_sites["site_id"].tolist() == ["s0"]

@@ -63,18 +63,12 @@ def load_region_inputs(
             "give --population and --sites (candidates; --existing optional), or --synthetic"
         )
     from geodata.candidates import combine_sites, load_sites
-    from geodata.population import load_population
+    from siting.inputs import load_demand
 
-    if Path(population).suffix.lower() in (".tif", ".tiff"):
-        demand = load_population(population)
-    else:
-        demand = load_population(
-            population,
-            population_column=population_column,
-            x_column=x_column,
-            y_column=y_column,
-            crs=crs,
-        )
+    demand = load_demand(
+        population, population_column=population_column, x_column=x_column, y_column=y_column,
+        crs=crs,
+    )  # fmt: skip
     cands = load_sites(sites, existing=False, x_column=x_column, y_column=y_column, crs=crs)
     all_sites = (
         combine_sites(
