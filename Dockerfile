@@ -1,6 +1,6 @@
 # The siting HTTP service: uvicorn api.main:app on port 8000, data in the /data volume.
 #   docker build -t siting .
-#   docker run -p 8000:8000 -v siting-data:/data -e SITING_WRITE_KEYS=change-me siting
+#   docker run -p 8000:8000 -v siting-data:/data -e SITING_WRITE_KEYS=planning:change-me siting
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -32,6 +32,6 @@ EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
     CMD ["python", "-c", "import sys, urllib.request; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8000/health', timeout=4).status == 200 else 1)"]
 
-# one process: job recovery at start-up assumes it owns the storage folder (SITING_WORKERS
-# sets the job threads)
+# one server process per storage folder (it holds the folder's lock; a second one refuses to
+# start); jobs and solves run in worker processes (SITING_WORKERS, SITING_REQUEST_WORKERS)
 CMD ["uvicorn", "api.main:app", "--host", "0.0.0.0", "--port", "8000", "--workers", "1"]

@@ -1,35 +1,45 @@
-"""FastAPI dependencies: settings, storage, the job manager and the API-key checks."""
+"""FastAPI dependencies: settings, storage, the worker pool, the job manager and the caller.
+
+The API key itself is checked by :class:`api.auth.AuthMiddleware` before the body is read;
+:func:`require_read` / :func:`require_write` hand the caller's :class:`Principal` to the routes
+(and declare the key in the OpenAPI document).
+"""
 
 from __future__ import annotations
 
 import logging
-import secrets
 from typing import Annotated
 
 from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader
 
+from api.auth import API_KEY_HEADER, Principal
 from api.jobs import JobManager
 from api.problems import ApiProblem
 from api.settings import Settings
 from api.storage import Storage
+from api.tasks import TaskContext
+from api.workers import WorkerPool
 
 __all__ = [
-    "API_KEY_HEADER",
     "Jobs",
+    "Pool",
+    "Reader",
     "SettingsDep",
     "Store",
+    "Writer",
     "require_read",
     "require_write",
+    "task_context",
 ]
 
 logger = logging.getLogger(__name__)
 
-API_KEY_HEADER = "X-API-Key"
 _scheme = APIKeyHeader(
     name=API_KEY_HEADER,
     auto_error=False,
-    description="A read key (GET endpoints) or a write key (every endpoint).",
+    description="A read key (GET endpoints of its tenant), a write key (every endpoint of its "
+    "tenant) or an admin key (every tenant).",
 )
 
 
@@ -48,33 +58,37 @@ def get_jobs(request: Request) -> JobManager:
     return request.app.state.jobs
 
 
+def get_pool(request: Request) -> WorkerPool:
+    """The app's worker pool."""
+    return request.app.state.pool
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 Store = Annotated[Storage, Depends(get_storage)]
 Jobs = Annotated[JobManager, Depends(get_jobs)]
+Pool = Annotated[WorkerPool, Depends(get_pool)]
 
 
-def _matches(key: str, keys: list[str]) -> bool:
-    return any(secrets.compare_digest(key.encode(), k.encode()) for k in keys)
+def _principal(request: Request) -> Principal:
+    principal = getattr(request.state, "principal", None)
+    if not isinstance(principal, Principal):  # the middleware always sets it
+        raise ApiProblem(401, "API key required", f"send an API key in `{API_KEY_HEADER}`")
+    return principal
 
 
-def _check(settings: Settings, key: str | None, *, write: bool) -> None:
-    if not settings.auth_enabled:
-        return
-    challenge = {"WWW-Authenticate": f'ApiKey header="{API_KEY_HEADER}"'}
-    if not key:
-        raise ApiProblem(
-            401,
-            "API key required",
-            f"send an API key in the `{API_KEY_HEADER}` header",
-            field=API_KEY_HEADER,
-            expected="a configured API key",
-            headers=challenge,
-        )
-    if _matches(key, settings.write_keys):
-        return
-    if _matches(key, settings.read_keys):
-        if not write:
-            return
+def require_read(
+    request: Request, _key: Annotated[str | None, Security(_scheme)] = None
+) -> Principal:
+    """The caller (any key)."""
+    return _principal(request)
+
+
+def require_write(
+    request: Request, _key: Annotated[str | None, Security(_scheme)] = None
+) -> Principal:
+    """The caller, who must hold a write or admin key (403 otherwise)."""
+    principal = _principal(request)
+    if not principal.can_write:
         raise ApiProblem(
             403,
             "Write access denied",
@@ -82,25 +96,26 @@ def _check(settings: Settings, key: str | None, *, write: bool) -> None:
             field=API_KEY_HEADER,
             expected="a write key",
         )
-    raise ApiProblem(
-        401,
-        "Invalid API key",
-        f"the key in the `{API_KEY_HEADER}` header is not a configured API key",
-        field=API_KEY_HEADER,
-        expected="a configured API key",
-        headers=challenge,
+    return principal
+
+
+Reader = Annotated[Principal, Depends(require_read)]
+Writer = Annotated[Principal, Depends(require_write)]
+
+
+def task_context(
+    settings: Settings, storage: Storage, principal: Principal, *, sync: bool
+) -> TaskContext:
+    """What a worker process needs for a request of ``principal`` (``sync``: the limits of a
+    synchronous solve or what-if)."""
+    cap = settings.max_time_limit
+    if sync:
+        cap = min(settings.sync_time_limit, cap)
+    return TaskContext(
+        root=str(storage.root),
+        scope=principal.scope,
+        limits=settings.guard_limits(),
+        time_cap=cap,
+        max_demand=settings.sync_max_demand if sync else None,
+        max_sites=settings.sync_max_sites if sync else None,
     )
-
-
-def require_read(
-    settings: SettingsDep, key: Annotated[str | None, Security(_scheme)] = None
-) -> None:
-    """Allow read keys and write keys (401 without or with an unknown key)."""
-    _check(settings, key, write=False)
-
-
-def require_write(
-    settings: SettingsDep, key: Annotated[str | None, Security(_scheme)] = None
-) -> None:
-    """Allow write keys only (401 without or with an unknown key, 403 with a read key)."""
-    _check(settings, key, write=True)

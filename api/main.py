@@ -1,120 +1,51 @@
 """The FastAPI application: ``create_app(settings)`` builds it, ``app`` is what uvicorn serves.
 
 ``uvicorn api.main:app`` (or ``siting serve``) reads the settings from ``SITING_*`` environment
-variables. The OpenAPI docs at ``/docs`` use the Swagger UI files of the ``swagger-ui-bundle``
+variables when ``app`` is first used; bad settings stop the process with a message naming the
+variable. The OpenAPI docs at ``/docs`` use the Swagger UI files of the ``swagger-ui-bundle``
 package, served by the app itself, so they work offline.
+
+Start-up: take the storage folder's lock (a second server on the same folder refuses to start),
+open and migrate the database, sweep what a previous process left (temporary folders, jobs that
+could not record their end), start the worker fork server and the job dispatcher. Requests
+pass the authentication middleware (no body read without a valid key), then the body-size
+middleware, then the routes, which hand all parsing and planning to worker processes.
 """
 
 from __future__ import annotations
 
-import json
+import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
+from api.auth import AuthMiddleware
 from api.jobs import JobManager
-from api.problems import PROBLEM_JSON, install_handlers
+from api.limits import BodyLimitMiddleware
+from api.monitor import HealthMonitor
+from api.problems import install_handlers
 from api.routers import datasets, health, jobs, solve
+from api.schemas import SOLVE_EXAMPLE, SOLVE_REQUEST, WhatIfRequest
 from api.settings import Settings
-from api.storage import Storage
+from api.storage import Storage, StorageFault, StorageLock
+from api.tasks import TaskContext
+from api.workers import WorkerPool
 
-__all__ = ["app", "create_app"]
+__all__ = ["create_app"]
 
 logger = logging.getLogger(__name__)
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
-
 DOCS_STATIC = "/docs-static"
 _MULTIPART_SLACK = 64 * 1024  # form boundaries and fields around the file
-
-
-class _TooLarge(Exception):
-    pass
-
-
-class BodyLimitMiddleware:
-    """413 for request bodies above a per-path limit, before they are read (Content-Length)
-    or while they stream in (chunked bodies)."""
-
-    def __init__(self, app: ASGIApp, limits: dict[str, tuple[int, str]]) -> None:
-        self.app = app
-        self.limits = limits
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] not in ("POST", "PUT", "PATCH"):
-            await self.app(scope, receive, send)
-            return
-        rule = self.limits.get(scope["path"].rstrip("/"))
-        if rule is None:
-            await self.app(scope, receive, send)
-            return
-        limit, hint = rule
-        headers = dict(scope.get("headers") or [])
-        length = headers.get(b"content-length")
-        if length is not None and length.isdigit() and int(length) > limit:
-            await self._reject(send, limit, hint, scope["path"])
-            return
-        seen = 0
-        started = False
-
-        async def counting_receive() -> Message:
-            nonlocal seen
-            message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > limit:
-                    raise _TooLarge
-            return message
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
-        try:
-            await self.app(scope, counting_receive, tracking_send)
-        except _TooLarge:
-            if started:
-                raise
-            await self._reject(send, limit, hint, scope["path"])
-
-    @staticmethod
-    async def _reject(send: Send, limit: int, hint: str, path: str) -> None:
-        body = json.dumps(
-            {
-                "type": "https://siting.example/problems/too-large",
-                "title": "Request too large",
-                "status": 413,
-                "detail": f"the request body is larger than the limit of {limit:,} bytes. {hint}",
-                "instance": path,
-                "field": "(body)",
-                "expected": f"at most {limit} bytes",
-            }
-        ).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", PROBLEM_JSON.encode()),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"connection", b"close"),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+_REF = "#/components/schemas/{model}"
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -123,18 +54,46 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        storage = Storage(settings.storage_dir)
-        manager = JobManager(storage, settings)
-        app.state.storage = storage
-        app.state.jobs = manager
-        manager.start()
-        if not settings.auth_enabled:
-            logger.warning("no API keys configured (SITING_READ_KEYS / SITING_WRITE_KEYS): open")
-        logger.info("siting service started on storage %s", settings.storage_dir)
+        root = settings.storage_dir
+        lock = StorageLock(root)
+        await asyncio.to_thread(_make_root, root)
+        await asyncio.to_thread(lock.acquire)
         try:
-            yield
+            storage = await asyncio.to_thread(Storage, root, min_free_bytes=settings.min_free_bytes)
+            try:
+                swept = await asyncio.to_thread(storage.recover)
+            except StorageFault as exc:
+                logger.warning("start-up sweep skipped: %s", exc)
+            else:
+                if any(swept.values()):
+                    logger.warning("start-up sweep: %s", swept)
+            pool = WorkerPool(settings.request_workers, settings.worker_memory_mb)
+            await asyncio.to_thread(pool.start)
+            context = TaskContext(
+                root=str(root),
+                scope=None,
+                limits=settings.guard_limits(),
+                time_cap=settings.max_time_limit,
+            )
+            manager = JobManager(storage, pool, context, settings.workers)
+            monitor = HealthMonitor(storage)
+            await monitor.start()
+            app.state.storage = storage
+            app.state.pool = pool
+            app.state.jobs = manager
+            app.state.monitor = monitor
+            manager.start()
+            if settings.open:
+                logger.warning("SITING_OPEN=true: the service runs without API keys")
+            logger.info("siting service started on storage %s", root)
+            try:
+                yield
+            finally:
+                await monitor.stop()
+                await manager.stop()
+                pool.kill_all()
         finally:
-            manager.shutdown()
+            lock.release()
 
     app = FastAPI(
         title="siting",
@@ -143,7 +102,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "Coverage (LSCP, MCLP) and p-median / p-center models on population grids and road "
             "networks. Inputs are GeoJSON (WGS84 lon/lat, RFC 7946) or uploaded datasets. "
             "Errors are RFC 9457 problem+json naming the field, the bad value and what was "
-            "expected. Send the API key in the `X-API-Key` header."
+            "expected. Send the API key in the `X-API-Key` header; each key sees only its "
+            "tenant's datasets and jobs."
         ),
         version=_version(),
         docs_url=None,
@@ -157,6 +117,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(datasets.router)
     app.include_router(jobs.router)
     _mount_docs(app)
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     app.add_middleware(
         BodyLimitMiddleware,
         limits={
@@ -164,9 +125,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 settings.sync_max_body_bytes,
                 "Submit large runs as a job: POST /v1/jobs (or upload the inputs as datasets).",
             ),
+            "/v1/jobs": (
+                settings.job_max_body_bytes,
+                "Upload large inputs as datasets (POST /v1/datasets) and refer to their ids.",
+            ),
             "/v1/datasets": (settings.max_upload_bytes + _MULTIPART_SLACK, ""),
         },
+        default=settings.small_max_body_bytes,
     )
+    app.add_middleware(AuthMiddleware, settings=settings)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -175,6 +142,44 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_headers=["*"],
         )
     return app
+
+
+def _make_root(root: Any) -> None:
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # a read-only mount of an existing folder is served read-only
+        if not root.is_dir():
+            raise
+        logger.warning("storage %s: %s", root, exc)
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's document plus the request bodies the routes read themselves."""
+    if app.openapi_schema:
+        return app.openapi_schema
+    doc = get_openapi(
+        title=app.title,
+        version=app.version,
+        summary=app.summary,
+        description=app.description,
+        routes=app.routes,
+    )
+    schemas = doc.setdefault("components", {}).setdefault("schemas", {})
+    solve = SOLVE_REQUEST.json_schema(ref_template=_REF)
+    solve["examples"] = [SOLVE_EXAMPLE]
+    solve["description"] = (
+        "One planning run; its shape depends on `model` (absent: mclp). Inputs are inline "
+        "GeoJSON or ids of uploaded datasets; optional fields are left out, not null."
+    )
+    for name, schema in (
+        ("SolveRequest", solve),
+        ("WhatIfRequest", WhatIfRequest.model_json_schema(ref_template=_REF)),
+    ):
+        for def_name, definition in schema.pop("$defs", {}).items():
+            schemas.setdefault(def_name, definition)
+        schemas[name] = schema
+    app.openapi_schema = doc
+    return doc
 
 
 def _version() -> str:
@@ -206,4 +211,18 @@ def _mount_docs(app: FastAPI) -> None:
         )
 
 
-app = create_app()
+def __getattr__(name: str) -> Any:
+    """``api.main.app``: the app for the settings in the environment, built on first use (so
+    importing this module never reads the environment)."""
+    if name != "app":
+        raise AttributeError(name)
+    from pydantic import ValidationError
+
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        reasons = "; ".join(str(e["msg"]).removeprefix("Value error, ") for e in exc.errors())
+        raise SystemExit(f"siting service: bad settings: {reasons}") from None
+    application = create_app(settings)
+    globals()["app"] = application
+    return application

@@ -1,14 +1,40 @@
-"""Request and response models of the HTTP API (pydantic), with the examples shown in /docs."""
+"""Request and response models of the HTTP API (pydantic), with the examples shown in /docs.
+
+Requests are strict (``true`` is not a number, ``"5"`` is not an integer) and their cross-field
+rules are part of the JSON schema, so the OpenAPI document says exactly what is accepted:
+
+* a solve/job request is one of four shapes chosen by ``model`` (``lscp``, ``mclp``,
+  ``pmedian``, ``pcenter``; absent means ``mclp`` today): LSCP takes no site count, the others
+  need exactly one of ``new_sites`` / ``p``, and only p-median / p-center accept
+  ``threshold_minutes: null`` (no coverage threshold);
+* exactly one of ``demand`` / ``demand_dataset``; at least one of the site sources; never both
+  the inline and the dataset form of one input;
+* an optional field is left out rather than sent as ``null`` (except ``threshold_minutes``).
+"""
 
 from __future__ import annotations
 
 import logging
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    TypeAdapter,
+    field_validator,
+    model_validator,
+)
+
+from api.geojson import Feature, FeatureCollection
 
 __all__ = [
+    "EXAMPLE_DEMAND",
+    "EXAMPLE_SITES",
+    "SOLVE_REQUEST",
     "Coverage",
     "DatasetInfo",
     "DatasetKind",
@@ -17,8 +43,13 @@ __all__ = [
     "HealthInfo",
     "JobCreated",
     "JobInfo",
+    "LscpRequest",
+    "MclpRequest",
+    "PCenterRequest",
+    "PMedianRequest",
     "PlanCollection",
     "SolveRequest",
+    "StorageHealth",
     "WhatIfCollection",
     "WhatIfRequest",
 ]
@@ -26,8 +57,8 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 DatasetKind = Literal["population", "roads", "sites", "units"]
-ModelName = Literal["lscp", "mclp", "pmedian", "pcenter"]
 ModeName = Literal["walk", "drive"]
+DatasetId = Annotated[UUID, Field(strict=False)]  # JSON text → UUID
 
 _LON, _LAT = 111.70, 40.82  # Hohhot
 
@@ -54,82 +85,101 @@ EXAMPLE_SITES = {
     ],
 }
 
+_SOURCES = (
+    ("demand", "demand_dataset"),
+    ("sites", "sites_dataset"),
+    ("existing", "existing_dataset"),
+    ("units", "units_dataset"),
+)
+_NOT_NULL = (
+    "demand",
+    "demand_dataset",
+    "sites",
+    "sites_dataset",
+    "existing",
+    "existing_dataset",
+    "units",
+    "units_dataset",
+    "roads_dataset",
+    "new_sites",
+    "p",
+    "rules_preset",
+    "time_limit",
+)
 
-class Feature(BaseModel):
-    """A GeoJSON Feature (RFC 7946)."""
 
-    model_config = ConfigDict(extra="allow")
-
-    type: Literal["Feature"]
-    geometry: dict[str, Any] | None
-    properties: dict[str, Any] | None = None
-    id: str | int | None = None
+def _one_of(*names: str) -> dict[str, Any]:
+    return {"oneOf": [{"required": [n]} for n in names]}
 
 
-class FeatureCollection(BaseModel):
-    """A GeoJSON FeatureCollection in WGS84 lon/lat (RFC 7946). A legacy ``crs`` member naming
-    another CRS is honoured; coordinates outside lon/lat ranges are refused."""
-
-    model_config = ConfigDict(extra="allow", json_schema_extra={"examples": [EXAMPLE_DEMAND]})
-
-    type: Literal["FeatureCollection"]
-    features: list[Feature] = Field(min_length=1, max_length=1_000_000)
-    crs: dict[str, Any] | None = None
+def _not_both(a: str, b: str) -> dict[str, Any]:
+    return {"not": {"required": [a, b]}}
 
 
-class SolveRequest(BaseModel):
-    """One planning run: inputs (inline GeoJSON or uploaded dataset ids) and parameters."""
+#: the cross-field rules of every solve/job request, as JSON schema
+_REQUEST_RULES: list[dict[str, Any]] = [
+    _one_of("demand", "demand_dataset"),
+    {
+        "anyOf": [
+            {"required": [n]} for n in ("sites", "sites_dataset", "existing", "existing_dataset")
+        ]
+    },
+    _not_both("sites", "sites_dataset"),
+    _not_both("existing", "existing_dataset"),
+    _not_both("units", "units_dataset"),
+]
 
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={
-            "examples": [
-                {
-                    "demand": EXAMPLE_DEMAND,
-                    "sites": EXAMPLE_SITES,
-                    "model": "mclp",
-                    "new_sites": 1,
-                    "threshold_minutes": 10,
-                    "mode": "walk",
-                }
-            ]
-        },
-    )
+
+def _tidy(schema: dict[str, Any], not_null: tuple[str, ...]) -> None:
+    """Optional fields that refuse ``null``: the schema shows only their real type."""
+    for name, prop in schema.get("properties", {}).items():
+        if name not in not_null:
+            continue
+        branches = prop.pop("anyOf", None)
+        if branches:
+            prop.update(next(b for b in branches if b.get("type") != "null"))
+        if prop.get("default", 0) is None:
+            del prop["default"]
+
+
+def _schema_rules(*extra: dict[str, Any]) -> Any:
+    def add(schema: dict[str, Any]) -> None:
+        _tidy(schema, _NOT_NULL)
+        schema["allOf"] = [*_REQUEST_RULES, *extra]
+
+    return add
+
+
+class _RunRequest(BaseModel):
+    """The inputs and parameters every model shares."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     demand: FeatureCollection | None = Field(
         None, description="Demand points or polygons with a population property."
     )
-    demand_dataset: UUID | None = Field(None, description="An uploaded `population` dataset.")
+    demand_dataset: DatasetId | None = Field(None, description="An uploaded `population` dataset.")
     population_property: str = Field(
         "population", min_length=1, max_length=100, description="Population property name."
     )
     sites: FeatureCollection | None = Field(None, description="Candidate sites (points).")
-    sites_dataset: UUID | None = Field(None, description="An uploaded `sites` dataset.")
+    sites_dataset: DatasetId | None = Field(None, description="An uploaded `sites` dataset.")
     existing: FeatureCollection | None = Field(
         None, description="Existing facilities (always open)."
     )
-    existing_dataset: UUID | None = Field(
+    existing_dataset: DatasetId | None = Field(
         None, description="An uploaded `sites` dataset, used as existing sites."
     )
     units: FeatureCollection | None = Field(
         None, description="Admin units (polygons with unit_id, name) for the compliance report."
     )
-    units_dataset: UUID | None = Field(None, description="An uploaded `units` dataset.")
-    roads_dataset: UUID | None = Field(
+    units_dataset: DatasetId | None = Field(None, description="An uploaded `units` dataset.")
+    roads_dataset: DatasetId | None = Field(
         None,
         description="An uploaded `roads` dataset (OSM / GraphML); without it travel times are "
         "straight-line distance × detour factor.",
     )
-    model: ModelName = "mclp"
-    threshold_minutes: float | None = Field(10.0, gt=0, le=600)
     mode: ModeName = "walk"
-    new_sites: int | None = Field(None, ge=0, le=100_000, description="New sites to open.")
-    p: int | None = Field(
-        None,
-        ge=1,
-        le=100_000,
-        description="Total open sites, existing included (alternative to new_sites).",
-    )
     rules_preset: Literal["inner_mongolia"] | None = Field(
         None, description="Planning rules for the compliance report (default: inner_mongolia)."
     )
@@ -140,28 +190,116 @@ class SolveRequest(BaseModel):
     max_snap_distance: float = Field(500.0, gt=0, le=100_000)
     name: str = Field("plan", min_length=1, max_length=100)
 
+    @field_validator(*_NOT_NULL, mode="before", check_fields=False)
+    @classmethod
+    def _no_null(cls, value: Any) -> Any:
+        if value is None:
+            raise ValueError("leave the field out instead of sending null")
+        return value
+
     @model_validator(mode="after")
-    def _one_source(self) -> SolveRequest:
-        for inline, ref in (
-            ("demand", "demand_dataset"),
-            ("sites", "sites_dataset"),
-            ("existing", "existing_dataset"),
-            ("units", "units_dataset"),
-        ):
+    def _sources(self) -> _RunRequest:
+        for inline, ref in _SOURCES:
             if getattr(self, inline) is not None and getattr(self, ref) is not None:
                 raise ValueError(f"give `{inline}` or `{ref}`, not both")
         if self.demand is None and self.demand_dataset is None:
             raise ValueError("`demand` (GeoJSON) or `demand_dataset` (an upload id) is required")
-        if (
-            self.sites is None
-            and self.sites_dataset is None
-            and self.existing is None
-            and self.existing_dataset is None
-        ):
+        sources = ("sites", "sites_dataset", "existing", "existing_dataset")
+        if all(getattr(self, n) is None for n in sources):
             raise ValueError("candidate `sites` or `existing` sites (inline or dataset) are needed")
-        if self.new_sites is not None and self.p is not None:
-            raise ValueError("give `new_sites` or `p`, not both")
         return self
+
+    def site_count(self) -> tuple[int | None, int | None]:
+        """``(new_sites, p)`` (both ``None`` for LSCP, which finds the count itself)."""
+        return getattr(self, "new_sites", None), getattr(self, "p", None)
+
+    def model_name(self) -> str:
+        """The model to run."""
+        return str(getattr(self, "model", None) or "mclp")
+
+
+class _CountedRequest(_RunRequest):
+    new_sites: int | None = Field(None, ge=0, le=100_000, description="New sites to open.")
+    p: int | None = Field(
+        None, ge=1, le=100_000, description="Total open sites, existing included (or new_sites)."
+    )
+
+    @model_validator(mode="after")
+    def _count(self) -> _CountedRequest:
+        if (self.new_sites is None) == (self.p is None):
+            raise ValueError(
+                f"give exactly one of `new_sites` or `p` for model {self.model_name()!r}"
+            )
+        return self
+
+
+def _threshold() -> Any:
+    return Field(10.0, gt=0, le=600, description="The service circle (minutes).")
+
+
+class LscpRequest(_RunRequest):
+    """Cover every resident within ``threshold_minutes`` with the fewest new sites."""
+
+    model_config = ConfigDict(json_schema_extra=_schema_rules())
+    model: Literal["lscp"]
+    threshold_minutes: float = _threshold()
+
+
+class MclpRequest(_CountedRequest):
+    """Cover the most residents within ``threshold_minutes`` with ``new_sites`` / ``p`` sites
+    (the default model)."""
+
+    model_config = ConfigDict(
+        json_schema_extra=_schema_rules(_one_of("new_sites", "p")),
+    )
+    model: Literal["mclp"] = Field(
+        "mclp",
+        description="The model; absent means mclp (a later version may plan by the rules then).",
+    )
+    threshold_minutes: float = _threshold()
+
+
+class PMedianRequest(_CountedRequest):
+    """Least population-weighted mean travel time; ``threshold_minutes`` (or ``null``) only
+    scores coverage."""
+
+    model_config = ConfigDict(json_schema_extra=_schema_rules(_one_of("new_sites", "p")))
+    model: Literal["pmedian"]
+    threshold_minutes: float | None = _threshold()
+
+
+class PCenterRequest(_CountedRequest):
+    """Least worst travel time; ``threshold_minutes`` (or ``null``) only scores coverage."""
+
+    model_config = ConfigDict(json_schema_extra=_schema_rules(_one_of("new_sites", "p")))
+    model: Literal["pcenter"]
+    threshold_minutes: float | None = _threshold()
+
+
+def _model_tag(value: Any) -> str:
+    if isinstance(value, dict):
+        model = value.get("model", "mclp")
+        return model if model in ("lscp", "mclp", "pmedian", "pcenter") else "mclp"
+    return str(getattr(value, "model", "mclp"))
+
+
+SolveRequest = Annotated[
+    Annotated[LscpRequest, Tag("lscp")]
+    | Annotated[MclpRequest, Tag("mclp")]
+    | Annotated[PMedianRequest, Tag("pmedian")]
+    | Annotated[PCenterRequest, Tag("pcenter")],
+    Discriminator(_model_tag),
+]
+#: validates a solve / job request body
+SOLVE_REQUEST: TypeAdapter[Any] = TypeAdapter(SolveRequest)
+SOLVE_EXAMPLE = {
+    "demand": EXAMPLE_DEMAND,
+    "sites": EXAMPLE_SITES,
+    "model": "mclp",
+    "new_sites": 1,
+    "threshold_minutes": 10,
+    "mode": "walk",
+}
 
 
 class Coverage(BaseModel):
@@ -264,20 +402,27 @@ class WhatIfCollection(PlanCollection):
     coverage_difference: CoverageDifference
 
 
+def _what_if_schema(schema: dict[str, Any]) -> None:
+    _tidy(schema, ("new_sites", "p", "threshold_minutes", "time_limit"))
+    schema["allOf"] = [_not_both("new_sites", "p")]
+    schema["examples"] = [{"close_sites": ["c2"], "new_sites": 2}]
+
+
 class WhatIfRequest(BaseModel):
     """Changes to a finished job's scenario; travel times are reused."""
 
     model_config = ConfigDict(
         extra="forbid",
-        json_schema_extra={"examples": [{"close_sites": ["c2"], "new_sites": 2}]},
+        strict=True,
+        json_schema_extra=lambda schema: _what_if_schema(schema),
     )
 
-    open_sites: list[str] = Field(
+    open_sites: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(
         default_factory=list,
         max_length=10_000,
         description="Candidate site ids forced open (kept open like existing sites).",
     )
-    close_sites: list[str] = Field(
+    close_sites: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(
         default_factory=list,
         max_length=10_000,
         description="Site ids removed from the scenario (existing or candidate).",
@@ -288,6 +433,13 @@ class WhatIfRequest(BaseModel):
         None, gt=0, le=600, description="Within the job's travel-time search cutoff."
     )
     time_limit: float | None = Field(None, gt=0, le=86_400)
+
+    @field_validator("new_sites", "p", "threshold_minutes", "time_limit", mode="before")
+    @classmethod
+    def _no_null(cls, value: Any) -> Any:
+        if value is None:
+            raise ValueError("leave the field out instead of sending null")
+        return value
 
     @model_validator(mode="after")
     def _check(self) -> WhatIfRequest:
@@ -381,16 +533,34 @@ class JobInfo(BaseModel):
     links: dict[str, str] = Field(default_factory=dict)
 
 
+class StorageHealth(BaseModel):
+    """Whether the storage folder takes writes."""
+
+    writable: bool
+    free_bytes: int | None = None
+    problem: str | None = None
+
+
 class HealthInfo(BaseModel):
-    """Service health."""
+    """Service health: ``ok``, or ``degraded`` when the storage folder refuses writes (full or
+    read-only disk) while finished results stay readable."""
 
     model_config = ConfigDict(
         json_schema_extra={
-            "examples": [{"status": "ok", "version": "0.1.0", "schema_version": 1, "jobs": {}}]
+            "examples": [
+                {
+                    "status": "ok",
+                    "version": "0.1.0",
+                    "schema_version": 2,
+                    "jobs": {"done": 3},
+                    "storage": {"writable": True, "free_bytes": 52_000_000_000, "problem": None},
+                }
+            ]
         }
     )
 
-    status: Literal["ok"]
+    status: Literal["ok", "degraded"]
     version: str
-    schema_version: int
+    schema_version: int | None
     jobs: dict[str, int]
+    storage: StorageHealth

@@ -22,13 +22,19 @@ logger = logging.getLogger(__name__)
 
 
 def save_result(
-    result: PlanResult, out_dir: str | Path, *, name: str = "plan", demand: str = "auto"
+    result: PlanResult,
+    out_dir: str | Path,
+    *,
+    name: str = "plan",
+    demand: str = "auto",
+    summary: dict[str, Any] | None = None,
 ) -> dict[str, Path]:
     """Write ``<name>_<layer>.geojson`` for every layer, ``<name>.gpkg`` (styled for QGIS),
     ``<name>_summary.json``, ``<name>_units.csv`` (with admin units) and
     ``<name>_uncoverable.csv`` (residents no site covers within the threshold, with their
     longitude/latitude, when there are any); return the paths. ``demand``: the demand layer
-    as ``points``, summed into a ``grid``, or ``auto`` (:meth:`PlanResult.layers`)."""
+    as ``points``, summed into a ``grid``, or ``auto`` (:meth:`PlanResult.layers`).
+    ``summary`` is ``result.summary()`` when the caller has it already (computed once)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     top: dict[str, Any] = {"status": result.status}
@@ -42,7 +48,8 @@ def save_result(
         styles=default_styles(threshold_minutes=threshold),
         extra_members={"sites": top},
     )
-    files["summary"] = save_summary(result.summary(), out / f"{name}_summary.json")
+    summary = result.summary() if summary is None else summary
+    files["summary"] = save_summary(summary, out / f"{name}_summary.json")
     if result.units is not None:
         files["units_csv"] = out / f"{name}_units.csv"
         result.units.to_csv(files["units_csv"], index=False, encoding="utf-8")

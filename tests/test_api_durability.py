@@ -1,83 +1,26 @@
 """Durability with a real server process: uvicorn on loopback, SIGKILL mid-job, restart.
 
-The slow job is made slow on purpose: the server is started through a tiny wrapper that makes
-``plan`` sleep for scenarios named ``slow`` (everything else is the real service).
+A job runs in a worker process; killing the server ends its fork server and so its job
+processes (none outlives the server to write into a folder another server now owns). The next
+start records the job as failed and serves the finished results, what-ifs included.
 """
 
 from __future__ import annotations
 
-import copy
-import os
 import signal
-import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import httpx
+import psutil
 
-from api.schemas import EXAMPLE_DEMAND, EXAMPLE_SITES
-
-REPO = Path(__file__).resolve().parents[1]
-WRAPPER = """
-import sys, time
-import api.jobs
-_plan = api.jobs.plan
-def plan(scenario, **kw):
-    if scenario.name == "slow":
-        time.sleep(60)
-    return _plan(scenario, **kw)
-api.jobs.plan = plan
-import uvicorn
-uvicorn.run("api.main:app", host="127.0.0.1", port=int(sys.argv[1]), log_level="warning")
-"""
+from tests.api_support import body, start_server
+from tests.test_api_faults import _slow_body
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _start(storage: Path) -> tuple[subprocess.Popen[bytes], str]:
-    port = _free_port()
-    env = {**os.environ, "SITING_STORAGE_DIR": str(storage), "SITING_WRITE_KEYS": "w"}
-    log = storage.parent / f"server-{port}.log"
-    with log.open("wb") as err:
-        proc = subprocess.Popen(
-            [sys.executable, "-c", WRAPPER, str(port)],
-            cwd=REPO,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=err,
-        )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"server exited: {log.read_text()[-2000:]}")
-        try:
-            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                return proc, url
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    proc.kill()
-    raise AssertionError("server did not start")
-
-
-def _body(name: str) -> dict[str, Any]:
-    return {
-        "demand": copy.deepcopy(EXAMPLE_DEMAND),
-        "sites": copy.deepcopy(EXAMPLE_SITES),
-        "new_sites": 1,
-        "name": name,
-    }
-
-
-def _poll(c: httpx.Client, job_id: str, want: set[str], timeout: float = 30) -> dict[str, Any]:
+def _poll(c: httpx.Client, job_id: str, want: set[str], timeout: float = 60) -> dict:
     deadline = time.monotonic() + timeout
+    info: dict = {}
     while time.monotonic() < deadline:
         info = c.get(f"/v1/jobs/{job_id}").json()
         if info["status"] in want:
@@ -88,23 +31,28 @@ def _poll(c: httpx.Client, job_id: str, want: set[str], timeout: float = 30) -> 
 
 def test_sigkill_mid_job_then_restart(tmp_path: Path) -> None:
     storage = tmp_path / "store"
-    proc, url = _start(storage)
+    server = start_server(storage)
     try:
-        with httpx.Client(base_url=url, headers={"X-API-Key": "w"}, timeout=30) as c:
-            done = c.post("/v1/jobs", json=_body("quick")).json()["id"]
+        with httpx.Client(base_url=server.url, headers={"X-API-Key": "w"}, timeout=60) as c:
+            done = c.post("/v1/jobs", json=body(name="quick")).json()["id"]
             assert _poll(c, done, {"done", "failed"})["status"] == "done"
             result = c.get(f"/v1/jobs/{done}/result").content
             gpkg = c.get(f"/v1/jobs/{done}/result.gpkg").content
-            slow = c.post("/v1/jobs", json=_body("slow")).json()["id"]
+            slow = c.post("/v1/jobs", json=_slow_body()).json()["id"]
             assert _poll(c, slow, {"running"})["status"] == "running"
+            time.sleep(1.0)  # the job process is solving now
+            children = psutil.Process(server.proc.pid).children(recursive=True)
+            assert len(children) >= 2  # the fork server and the job
     finally:
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=10)
-    assert proc.returncode == -signal.SIGKILL
+        server.proc.send_signal(signal.SIGKILL)
+        server.proc.wait(timeout=10)
+    assert server.proc.returncode == -signal.SIGKILL
+    _gone, alive = psutil.wait_procs(children, timeout=15)
+    assert alive == [], f"worker processes outlived the server: {alive}"
 
-    proc, url = _start(storage)
+    server = start_server(storage)
     try:
-        with httpx.Client(base_url=url, headers={"X-API-Key": "w"}, timeout=30) as c:
+        with httpx.Client(base_url=server.url, headers={"X-API-Key": "w"}, timeout=60) as c:
             info = c.get(f"/v1/jobs/{slow}").json()
             assert info["status"] == "failed"
             assert "stopped while this job was running" in info["error"]
@@ -113,10 +61,24 @@ def test_sigkill_mid_job_then_restart(tmp_path: Path) -> None:
             assert c.get(f"/v1/jobs/{done}/result.gpkg").content == gpkg
             r = c.post(f"/v1/jobs/{done}/what-if", json={"close_sites": ["c2"]})
             assert r.status_code == 200, r.text
+            assert r.json()["coverage_difference"]["share"] < 0
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        server.stop()
+
+
+def test_a_clean_stop_requeues_running_jobs(tmp_path: Path) -> None:
+    storage = tmp_path / "store"
+    server = start_server(storage)
+    try:
+        with httpx.Client(base_url=server.url, headers={"X-API-Key": "w"}, timeout=60) as c:
+            slow = c.post("/v1/jobs", json={**_slow_body(1), "time_limit": 3}).json()["id"]
+            assert _poll(c, slow, {"running"})["status"] == "running"
+    finally:
+        server.stop()  # SIGTERM: the job's process is stopped and the job queued again
+    server = start_server(storage)
+    try:
+        with httpx.Client(base_url=server.url, headers={"X-API-Key": "w"}, timeout=60) as c:
+            info = _poll(c, slow, {"done", "failed"}, timeout=180)
+            assert info["status"] == "done", info
+    finally:
+        server.stop()

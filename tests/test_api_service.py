@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import json
 import re
 import time
@@ -14,44 +13,19 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.main import create_app
-from api.schemas import EXAMPLE_DEMAND, EXAMPLE_SITES
+from api.schemas import EXAMPLE_SITES
 from api.settings import Settings
 from api.storage import Storage
 from geodata.synthetic import save_synthetic_city, synthetic_city
+from tests.api_support import LAT, LON
+from tests.api_support import body as _body
+from tests.api_support import client as _client
+from tests.api_support import fc as _fc
+from tests.api_support import problem as _problem
+from tests.api_support import upload as _upload
+from tests.api_support import wait as _wait
 
 READ, WRITE = "read-key", "write-key"
-LON, LAT = 111.70, 40.82
-PROBLEM = "application/problem+json"
-
-
-def _fc(points: list[tuple[float, float, dict[str, Any]]]) -> dict[str, Any]:
-    return {
-        "type": "FeatureCollection",
-        "features": [
-            {
-                "type": "Feature",
-                "geometry": {"type": "Point", "coordinates": [x, y]},
-                "properties": p,
-            }
-            for x, y, p in points
-        ],
-    }
-
-
-def _body(**changes: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "demand": copy.deepcopy(EXAMPLE_DEMAND),
-        "sites": copy.deepcopy(EXAMPLE_SITES),
-        "model": "mclp",
-        "new_sites": 1,
-        "threshold_minutes": 10,
-    }
-    body.update(changes)
-    return body
-
-
-def _client(storage: Path, **settings: Any) -> TestClient:
-    return TestClient(create_app(Settings(storage_dir=storage, **settings)))
 
 
 @pytest.fixture
@@ -70,15 +44,6 @@ def keyed(tmp_path: Path):
 def city_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     city = synthetic_city(1, population=20_000, extent_km=3.0)
     return save_synthetic_city(city, tmp_path_factory.mktemp("city"))
-
-
-def _upload(c: TestClient, kind: str, path: Path, **headers: str) -> dict[str, Any]:
-    with path.open("rb") as f:
-        r = c.post(
-            "/v1/datasets", data={"kind": kind}, files={"file": (path.name, f)}, headers=headers
-        )
-    assert r.status_code == 201, r.text
-    return r.json()
 
 
 def _city_job_body(c: TestClient, files: dict[str, Path], **headers: str) -> dict[str, Any]:
@@ -103,30 +68,12 @@ def _city_job_body(c: TestClient, files: dict[str, Path], **headers: str) -> dic
     }
 
 
-def _wait(c: TestClient, job_id: str, timeout: float = 30.0, **headers: str) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        info = c.get(f"/v1/jobs/{job_id}", headers=headers).json()
-        if info["status"] in ("done", "failed"):
-            return info
-        time.sleep(0.05)
-    raise AssertionError(f"job {job_id} did not finish: {info}")
-
-
-def _problem(r: Any, status: int) -> dict[str, Any]:
-    assert r.status_code == status, r.text
-    assert r.headers["content-type"].startswith(PROBLEM)
-    doc = r.json()
-    assert doc["status"] == status and doc["title"] and doc["detail"] and doc["type"]
-    return doc
-
-
 # --------------------------------------------------------------------------- health and docs
 def test_health(client: TestClient) -> None:
     r = client.get("/health")
     assert r.status_code == 200
     doc = r.json()
-    assert doc["status"] == "ok" and doc["schema_version"] == 1
+    assert doc["status"] == "ok" and doc["schema_version"] == 2
 
 
 def test_docs_are_self_hosted(client: TestClient) -> None:
@@ -354,7 +301,7 @@ def test_dataset_bad_inputs(client: TestClient) -> None:
         files={"file": ("x.geojson", b'{"type": "FeatureCollection", "features": [')},
     )
     assert r.status_code in (415, 422), r.text
-    assert "/datasets/" not in r.text and "dataset " in r.json()["detail"]  # no server path
+    assert "/datasets/" not in r.text and "`file`" in r.json()["detail"]  # no server path
     r = client.post("/v1/datasets", data={"kind": "nope"}, files={"file": ("x.geojson", b"{}")})
     _problem(r, 422)
     r = client.post("/v1/datasets", data={"kind": "sites"}, files={"file": ("x.geojson", b"")})
@@ -483,9 +430,9 @@ def test_restart_marks_running_jobs_failed_and_keeps_results(tmp_path: Path) -> 
         before = c.get(f"/v1/jobs/{done}/result").json()
     # simulate a job that was running when the process died, and one still queued
     storage = Storage(store)
-    running = storage.add_job(_body())["id"]
+    running = storage.add_job(json.dumps(_body()).encode(), "open")["id"]
     storage.update_job(running, status="running", progress=0.4, message="solving")
-    queued = storage.add_job(_body())["id"]
+    queued = storage.add_job(json.dumps(_body()).encode(), "open")["id"]
     with _client(store) as c:
         info = c.get(f"/v1/jobs/{running}").json()
         assert info["status"] == "failed" and "stopped while this job was running" in info["error"]
@@ -498,7 +445,7 @@ def test_restart_marks_running_jobs_failed_and_keeps_results(tmp_path: Path) -> 
 
 def test_storage_schema_is_versioned(tmp_path: Path) -> None:
     s = Storage(tmp_path)
-    assert s.schema_version() == 1
+    assert s.schema_version() == 2
     import sqlite3
 
     con = sqlite3.connect(tmp_path / "siting.sqlite3")
@@ -514,7 +461,7 @@ def test_job_whose_dataset_vanished_fails_with_the_reason(tmp_path: Path) -> Non
     store = tmp_path / "store"
     missing = str(uuid.uuid4())
     body = _body(sites=None, sites_dataset=missing)
-    queued = Storage(store).add_job(body)["id"]  # queued before a restart; resumed at start-up
+    queued = Storage(store).add_job(json.dumps(body).encode(), "open")["id"]  # resumed at start
     with _client(store) as c:
         info = _wait(c, queued)
         assert info["status"] == "failed"

@@ -1,14 +1,13 @@
-"""GET /health: liveness and storage check (no API key needed)."""
+"""GET /health: liveness and storage state (no API key needed), answered from memory."""
 
 from __future__ import annotations
 
 import logging
 from importlib import metadata
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
-from api.dependencies import Store
-from api.schemas import HealthInfo
+from api.schemas import HealthInfo, StorageHealth
 
 __all__ = ["router"]
 
@@ -25,11 +24,16 @@ def _version() -> str:
 
 
 @router.get("/health", response_model=HealthInfo, summary="Service health")
-def health(storage: Store) -> HealthInfo:
-    """``ok`` when the database answers; job counts per status."""
+async def health(request: Request) -> HealthInfo:
+    """``ok``; ``degraded`` when the storage refuses writes (full or read-only disk, a recent
+    failed write) or cannot be read, while finished results stay readable. Always 200 while the
+    process serves requests. The state is probed every second in the background, so this
+    answer never waits for the disk."""
+    state = request.app.state.monitor.current()
     return HealthInfo(
-        status="ok",
+        status=state["status"],
         version=_version(),
-        schema_version=storage.schema_version(),
-        jobs=storage.count_jobs(),
+        schema_version=state["schema_version"],
+        jobs=state["jobs"],
+        storage=StorageHealth(**state["storage"]),
     )

@@ -1,30 +1,38 @@
-"""/v1/jobs: queued planning runs, their status, results (GeoJSON, GeoPackage, compliance) and
-what-if re-solves that reuse a finished job's travel times."""
+"""/v1/jobs: queued planning runs of the caller's tenant, their status, results (GeoJSON,
+GeoPackage, compliance) and what-if re-solves that reuse a finished job's travel times."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Query
-from fastapi.concurrency import run_in_threadpool
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import FileResponse
 
-from api.dependencies import Jobs, SettingsDep, Store, require_read, require_write
-from api.inputs import capped, plan_collection, what_if
+from api import tasks
+from api.dependencies import Jobs, Pool, Reader, SettingsDep, Store, Writer, task_context
 from api.problems import ApiProblem
-from api.routers.common import GeoJSONResponse, geojson_ok, problems
+from api.routers.common import (
+    GEOJSON,
+    GeoJSONResponse,
+    geojson_ok,
+    in_worker,
+    json_body,
+    problems,
+)
+from api.routers.solve import sync_timeout
 from api.schemas import (
+    SOLVE_EXAMPLE,
     JobCreated,
     JobInfo,
     PlanCollection,
-    SolveRequest,
     WhatIfCollection,
-    WhatIfRequest,
 )
-from api.storage import Storage
+from api.storage import RESULT_DIR, Storage
+from api.uploads import storage_resolver
 
 __all__ = ["router"]
 
@@ -32,6 +40,8 @@ logger = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 GPKG = "application/geopackage+sqlite3"
+_PREPARE_TIMEOUT_S = 300.0
+_JOB_LINK = {"operationId": "get_job", "parameters": {"job_id": "$response.body#/id"}}
 
 
 def _links(job_id: str, status: str) -> dict[str, str]:
@@ -48,11 +58,12 @@ def _links(job_id: str, status: str) -> dict[str, str]:
 
 
 def _info(record: dict[str, Any]) -> JobInfo:
-    return JobInfo(**record, links=_links(record["id"], record["status"]))
+    fields = {k: v for k, v in record.items() if k not in ("owner", "worker")}
+    return JobInfo(**fields, links=_links(record["id"], record["status"]))
 
 
-def _record(storage: Storage, job_id: UUID) -> dict[str, Any]:
-    record = storage.get_job(str(job_id))
+def _record(storage: Storage, job_id: UUID, scope: str | None) -> dict[str, Any]:
+    record = storage.get_job(str(job_id), scope)
     if record is None:
         raise ApiProblem(
             404,
@@ -65,8 +76,8 @@ def _record(storage: Storage, job_id: UUID) -> dict[str, Any]:
     return record
 
 
-def _finished(storage: Storage, job_id: UUID) -> dict[str, Any]:
-    record = _record(storage, job_id)
+def _finished(storage: Storage, job_id: UUID, scope: str | None) -> dict[str, Any]:
+    record = _record(storage, job_id, scope)
     if record["status"] != "done":
         detail = f"job {job_id} is {record['status']}"
         if record["error"]:
@@ -87,31 +98,43 @@ def _finished(storage: Storage, job_id: UUID) -> dict[str, Any]:
     "",
     status_code=202,
     response_model=JobCreated,
-    responses=problems(401, 403, 404, 422),
-    dependencies=[Depends(require_write)],
+    responses={
+        **problems(401, 403, 404, 413, 415, 422, 504, 507),
+        202: {
+            "description": "The job was queued",
+            "links": {
+                "GetJob": _JOB_LINK,
+                "GetJobResult": {**_JOB_LINK, "operationId": "job_result"},
+            },
+        },
+    },
+    openapi_extra=json_body("SolveRequest", SOLVE_EXAMPLE),
     summary="Submit a planning job",
+    operation_id="create_job",
 )
-def create_job(req: SolveRequest, storage: Store, jobs: Jobs) -> JobCreated:
-    """Queue a planning run (same body as ``POST /v1/solve``, no size limit) and return its id
-    at once; poll ``GET /v1/jobs/{id}``."""
-    for field in (
-        "demand_dataset",
-        "sites_dataset",
-        "existing_dataset",
-        "units_dataset",
-        "roads_dataset",
-    ):
-        ref = getattr(req, field)
-        if ref is not None and storage.get_dataset(str(ref)) is None:
-            raise ApiProblem(
-                404,
-                "Dataset not found",
-                f"`{field}`: no dataset with id {ref}; upload one with POST /v1/datasets",
-                field=field,
-                value=str(ref),
-                expected="the id of an uploaded dataset",
-            )
-    record = jobs.submit(req)
+async def create_job(
+    request: Request,
+    principal: Writer,
+    settings: SettingsDep,
+    storage: Store,
+    pool: Pool,
+    jobs: Jobs,
+) -> JobCreated:
+    """Queue a planning run (same body as ``POST /v1/solve``; up to ``SITING_JOB_MAX_BODY_BYTES``)
+    and return its id at once; poll ``GET /v1/jobs/{id}``. The body is validated now, inline
+    GeoJSON included, so bad input is a 422 here and never a failed job; it is stored as sent,
+    ``null`` values included."""
+    body = await request.body()
+    await asyncio.to_thread(storage.check_space, len(body))
+    ctx = task_context(settings, storage, principal, sync=False)
+    stored, refs = await in_worker(
+        request, pool, tasks.prepare_job, ctx, body, timeout=_PREPARE_TIMEOUT_S
+    )
+    resolve = storage_resolver(storage, principal.scope)
+    for field, (dataset_id, kind) in refs.items():
+        await asyncio.to_thread(resolve, field, UUID(dataset_id), kind)
+    record = await asyncio.to_thread(storage.add_job, stored, principal.tenant)
+    jobs.wake()
     return JobCreated(id=record["id"], status=record["status"], links=_links(record["id"], ""))
 
 
@@ -119,39 +142,41 @@ def create_job(req: SolveRequest, storage: Store, jobs: Jobs) -> JobCreated:
     "",
     response_model=list[JobInfo],
     responses=problems(401, 422),
-    dependencies=[Depends(require_read)],
     summary="List jobs",
+    operation_id="list_jobs",
 )
-def list_jobs(storage: Store, limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[JobInfo]:
-    """The newest jobs first."""
-    return [_info(r) for r in storage.list_jobs(limit)]
+def list_jobs(
+    principal: Reader, storage: Store, limit: Annotated[int, Query(ge=1, le=1000)] = 100
+) -> list[JobInfo]:
+    """The caller's newest jobs first (every tenant's for an admin key)."""
+    return [_info(r) for r in storage.list_jobs(limit, principal.scope)]
 
 
 @router.get(
     "/{job_id}",
     response_model=JobInfo,
     responses=problems(401, 404, 422),
-    dependencies=[Depends(require_read)],
     summary="Job status and progress",
+    operation_id="get_job",
 )
-def get_job(job_id: UUID, storage: Store) -> JobInfo:
+def get_job(job_id: UUID, principal: Reader, storage: Store) -> JobInfo:
     """Status (``queued``, ``running``, ``done``, ``failed``), progress 0..1, the current step,
     the error of a failed job and the summary of a finished one."""
-    return _info(_record(storage, job_id))
+    return _info(_record(storage, job_id, principal.scope))
 
 
 @router.get(
     "/{job_id}/result",
     response_class=GeoJSONResponse,
     responses={**geojson_ok(PlanCollection), **problems(401, 404, 409, 422)},
-    dependencies=[Depends(require_read)],
     summary="Chosen sites as GeoJSON",
+    operation_id="job_result",
 )
-def job_result(job_id: UUID, storage: Store, jobs: Jobs) -> GeoJSONResponse:
+def job_result(job_id: UUID, principal: Reader, storage: Store) -> FileResponse:
     """The chosen sites with the coverage score, status and gap as top-level members."""
-    _finished(storage, job_id)
-    path = jobs.result_path(str(job_id), "sites.geojson")
-    return GeoJSONResponse(json.loads(path.read_text(encoding="utf-8")))
+    _finished(storage, job_id, principal.scope)
+    path = storage.job_dir(str(job_id)) / RESULT_DIR / "sites.geojson"
+    return FileResponse(path, media_type=GEOJSON)
 
 
 @router.get(
@@ -161,27 +186,28 @@ def job_result(job_id: UUID, storage: Store, jobs: Jobs) -> GeoJSONResponse:
         200: {"description": "GeoPackage with every layer, styled for QGIS", "content": {GPKG: {}}},
         **problems(401, 404, 409, 422),
     },
-    dependencies=[Depends(require_read)],
     summary="All layers as a GeoPackage",
+    operation_id="job_geopackage",
 )
-def job_geopackage(job_id: UUID, storage: Store, jobs: Jobs) -> FileResponse:
+def job_geopackage(job_id: UUID, principal: Reader, storage: Store) -> FileResponse:
     """Sites, candidates, demand, assignments, service areas and admin units in one file."""
-    _finished(storage, job_id)
-    path = jobs.result_path(str(job_id), "files/plan.gpkg")
+    _finished(storage, job_id, principal.scope)
+    path = storage.job_dir(str(job_id)) / RESULT_DIR / "files" / "plan.gpkg"
     return FileResponse(path, media_type=GPKG, filename=f"siting-{job_id}.gpkg")
 
 
 @router.get(
     "/{job_id}/compliance",
     responses=problems(401, 404, 409, 422),
-    dependencies=[Depends(require_read)],
     summary="Compliance report (JSON)",
+    operation_id="job_compliance",
 )
-def job_compliance(job_id: UUID, storage: Store, jobs: Jobs) -> dict[str, Any]:
+def job_compliance(job_id: UUID, principal: Reader, storage: Store) -> dict[str, Any]:
     """Per admin unit: required vs planned centres, band status, coverage within the service
     circle, touring-service population (needs admin units in the job's input)."""
-    _finished(storage, job_id)
-    doc = json.loads(jobs.result_path(str(job_id), "compliance.json").read_text("utf-8"))
+    _finished(storage, job_id, principal.scope)
+    path = storage.job_dir(str(job_id)) / RESULT_DIR / "compliance.json"
+    doc: dict[str, Any] = json.loads(path.read_text("utf-8"))
     if doc.get("units") is None:
         raise ApiProblem(
             404,
@@ -197,30 +223,34 @@ def job_compliance(job_id: UUID, storage: Store, jobs: Jobs) -> dict[str, Any]:
 @router.post(
     "/{job_id}/what-if",
     response_class=GeoJSONResponse,
-    responses={**geojson_ok(WhatIfCollection), **problems(401, 403, 404, 409, 422)},
-    dependencies=[Depends(require_write)],
+    responses={**geojson_ok(WhatIfCollection), **problems(401, 403, 404, 409, 413, 422, 504)},
+    openapi_extra=json_body("WhatIfRequest", {"close_sites": ["c2"], "new_sites": 2}),
     summary="Re-solve a finished job with changes",
+    operation_id="job_what_if",
 )
 async def job_what_if(
-    job_id: UUID, req: WhatIfRequest, settings: SettingsDep, storage: Store, jobs: Jobs
-) -> GeoJSONResponse:
+    job_id: UUID,
+    request: Request,
+    principal: Writer,
+    settings: SettingsDep,
+    storage: Store,
+    pool: Pool,
+) -> Response:
     """Re-solve the job's scenario with sites opened or closed, ``new_sites`` / ``p`` or the
     threshold changed, reusing its travel times; returns the chosen sites with the new
     coverage, the job's coverage (``base_coverage``) and the ``coverage_difference``."""
-    record = _finished(storage, job_id)
-    cap = min(settings.sync_time_limit, settings.max_time_limit)
-
-    def run() -> dict[str, Any]:
-        scenario, travel = jobs.state(str(job_id))
-        result = what_if(scenario, travel, req, time_limit=capped(req.time_limit, cap))
-        base = (record["summary"] or {}).get("coverage")
-        new = result.coverage.as_dict() if result.coverage is not None else None
-        diff: dict[str, float | None] = {"share": None, "covered_weight": None}
-        if base and new:
-            diff = {
-                "share": round(new["share"] - base["share"], 6),
-                "covered_weight": round(new["covered_weight"] - base["covered_weight"], 3),
-            }
-        return plan_collection(result, base_coverage=base, coverage_difference=diff)
-
-    return GeoJSONResponse(await run_in_threadpool(run))
+    body = await request.body()
+    record = await asyncio.to_thread(_finished, storage, job_id, principal.scope)
+    base = (record["summary"] or {}).get("coverage")
+    ctx = task_context(settings, storage, principal, sync=True)
+    data = await in_worker(
+        request,
+        pool,
+        tasks.what_if_task,
+        ctx,
+        str(job_id),
+        body,
+        base,
+        timeout=sync_timeout(ctx.time_cap),
+    )
+    return Response(data, media_type=GEOJSON)

@@ -4,48 +4,46 @@ from __future__ import annotations
 
 import logging
 
-from fastapi import APIRouter, Depends
-from fastapi.concurrency import run_in_threadpool
+from fastapi import APIRouter, Request, Response
 
-from api.dependencies import SettingsDep, Store, require_write
-from api.inputs import build_scenario, capped, plan_collection
-from api.routers.common import GeoJSONResponse, geojson_ok, problems
-from api.schemas import PlanCollection, SolveRequest
-from siting import plan
+from api import tasks
+from api.dependencies import Pool, SettingsDep, Store, Writer, task_context
+from api.routers.common import GEOJSON, GeoJSONResponse, geojson_ok, in_worker, json_body, problems
+from api.schemas import SOLVE_EXAMPLE, PlanCollection
 
-__all__ = ["router"]
+__all__ = ["router", "sync_timeout"]
 
 logger = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/v1", tags=["solve"])
 
 
+def sync_timeout(time_cap: float) -> float:
+    """Wall-clock bound of a synchronous solve or what-if (reading inputs, travel times, solve
+    and result), after which its worker process is killed."""
+    return 4 * time_cap + 120
+
+
 @router.post(
     "/solve",
     response_class=GeoJSONResponse,
-    responses={**geojson_ok(PlanCollection), **problems(401, 403, 404, 413, 415, 422)},
-    dependencies=[Depends(require_write)],
+    responses={**geojson_ok(PlanCollection), **problems(401, 403, 404, 413, 415, 422, 504)},
+    openapi_extra=json_body("SolveRequest", SOLVE_EXAMPLE),
     summary="Solve a small scenario now",
 )
-async def solve(req: SolveRequest, settings: SettingsDep, storage: Store) -> GeoJSONResponse:
+async def solve(
+    request: Request, principal: Writer, settings: SettingsDep, storage: Store, pool: Pool
+) -> Response:
     """Choose sites for the demand and return them as GeoJSON, with the **coverage score**
     (``coverage.share``: residents within ``threshold_minutes``) and the solve ``status`` and
     ``gap`` as top-level members.
 
-    Inputs are inline GeoJSON (WGS84 lon/lat) or ids of uploaded datasets. Requests larger
-    than the synchronous limits get 413 with a pointer to ``POST /v1/jobs``. The solver time
-    limit is capped by the server.
+    Inputs are inline GeoJSON (WGS84 lon/lat) or ids of uploaded datasets of the caller's
+    tenant. Requests larger than the synchronous limits get 413 with a pointer to
+    ``POST /v1/jobs``. The solver time limit is capped by the server.
     """
-    cap = min(settings.sync_time_limit, settings.max_time_limit)
-
-    def run() -> dict:
-        scenario = build_scenario(
-            req,
-            storage,
-            time_limit=capped(req.time_limit, cap),
-            max_demand=settings.sync_max_demand,
-            max_sites=settings.sync_max_sites,
-        )
-        return plan_collection(plan(scenario))
-
-    return GeoJSONResponse(await run_in_threadpool(run))
+    body = await request.body()
+    ctx = task_context(settings, storage, principal, sync=True)
+    timeout = sync_timeout(ctx.time_cap)
+    data = await in_worker(request, pool, tasks.solve, ctx, body, timeout=timeout)
+    return Response(data, media_type=GEOJSON)
