@@ -36,13 +36,10 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import math
 import os
 import re
 import secrets
 import stat
-import struct
-import warnings
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -51,8 +48,24 @@ from typing import Any
 
 import numpy as np
 from pyproj import CRS
-from pyproj.exceptions import CRSError as PyprojCRSError
 
+from geodata._guard_common import (
+    FGB_MAGIC,
+    GPKG_APPLICATION_IDS,
+    SHAPEFILE_PARTS,
+    SHP_FILE_CODE,
+    SQLITE_MAGIC,
+    TIFF_MAGIC,
+    FileFormat,
+    SizeLimitError,
+    check_crs,
+    mismatch,
+    parse_crs,
+    parse_json,
+    short,
+)
+from geodata._guard_common import json_depth as json_depth
+from geodata._guard_roads import check_graphml, check_osm_xml, check_pbf
 from siting_errors import CRSError, DataNotFoundError, InputError, UnsupportedFormatError
 
 __all__ = [
@@ -77,10 +90,6 @@ logger = logging.getLogger(__name__)
 
 #: dataset kinds and the formats each may be read as
 KINDS: tuple[str, ...] = ("raster", "vector", "roads")
-
-
-class SizeLimitError(InputError):
-    """An input is larger than a limit of the guard (the HTTP service answers 413)."""
 
 
 @dataclass(frozen=True)
@@ -141,33 +150,19 @@ class DatasetCheck:
     details: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
-class _Format:
-    name: str
-    driver: str | None
-    suffixes: tuple[str, ...]
-    kinds: tuple[str, ...]
-
-
 #: the allow-list: formats, their suffixes and the dataset kinds that may use them
-FORMATS: tuple[_Format, ...] = (
-    _Format("GTiff", "GTiff", (".tif", ".tiff"), ("raster",)),
-    _Format("GeoJSON", "GeoJSON", (".geojson", ".json"), ("vector", "roads")),
-    _Format("GPKG", "GPKG", (".gpkg",), ("vector", "roads")),
-    _Format("ESRI Shapefile", "ESRI Shapefile", (".zip", ".shp.zip"), ("vector", "roads")),
-    _Format("CSV", "CSV", (".csv",), ("vector",)),
-    _Format("FlatGeobuf", "FlatGeobuf", (".fgb",), ("vector", "roads")),
-    _Format("OSM XML", None, (".osm", ".xml"), ("roads",)),
-    _Format("OSM PBF", None, (".osm.pbf", ".pbf"), ("roads",)),
-    _Format("GraphML", None, (".graphml",), ("roads",)),
+FORMATS: tuple[FileFormat, ...] = (
+    FileFormat("GTiff", "GTiff", (".tif", ".tiff"), ("raster",)),
+    FileFormat("GeoJSON", "GeoJSON", (".geojson", ".json"), ("vector", "roads")),
+    FileFormat("GPKG", "GPKG", (".gpkg",), ("vector", "roads")),
+    FileFormat("ESRI Shapefile", "ESRI Shapefile", (".zip", ".shp.zip"), ("vector", "roads")),
+    FileFormat("CSV", "CSV", (".csv",), ("vector",)),
+    FileFormat("FlatGeobuf", "FlatGeobuf", (".fgb",), ("vector", "roads")),
+    FileFormat("OSM XML", None, (".osm", ".xml"), ("roads",)),
+    FileFormat("OSM PBF", None, (".osm.pbf", ".pbf"), ("roads",)),
+    FileFormat("GraphML", None, (".graphml",), ("roads",)),
 )
 
-_TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
-_SQLITE_MAGIC = b"SQLite format 3\x00"
-_GPKG_APPLICATION_IDS = (b"GPKG", b"GP10", b"GP11")
-_FGB_MAGIC = b"fgb\x03fgb"
-_SHP_FILE_CODE = b"\x00\x00'\n"  # 9994, big-endian
-_SHAPEFILE_PARTS = (".shp", ".shx", ".dbf", ".prj", ".cpg", ".qix", ".sbn", ".sbx", ".shp.xml")
 #: the ``type`` of a GeoJSON document
 GEOJSON_TYPES = frozenset(
     {
@@ -240,155 +235,6 @@ def gdal_sandbox() -> Iterator[None]:
         network.set_network_enabled(online)  # type: ignore[attr-defined]
 
 
-# --------------------------------------------------------------------------- CRS
-_WKT_START = re.compile(
-    r"^\s*(GEOGCS|PROJCS|GEOCCS|COMPD_CS|VERT_CS|LOCAL_CS|GEOGCRS|GEOGRAPHICCRS|PROJCRS|"
-    r"PROJECTEDCRS|GEODCRS|GEODETICCRS|BASEGEOGCRS|COMPOUNDCRS|VERTCRS|VERTICALCRS|ENGCRS|"
-    r"ENGINEERINGCRS|BOUNDCRS)\s*\[",
-    re.IGNORECASE,
-)
-_EPSG = re.compile(r"^\s*(?:EPSG:|urn:ogc:def:crs:EPSG:[^:]*:)(\d{1,6})\s*$", re.IGNORECASE)
-_CRS84 = re.compile(r"^\s*(?:OGC:)?CRS84\s*$|^\s*urn:ogc:def:crs:OGC:[^:]*:CRS84\s*$", re.I)
-_GRIDS = re.compile(r"(?:nad|geoid)grids\s*=\s*([^\s\"\]]+)", re.IGNORECASE)
-
-
-def parse_crs(value: Any, what: str) -> CRS:
-    """A CRS given by a user: an EPSG code (``4326``, ``"EPSG:32649"``), an OGC URN
-    (``urn:ogc:def:crs:EPSG::4326``, ``CRS84``) or WKT. PROJ strings, ``+init`` files, PROJJSON
-    and anything naming grid files are refused (:class:`CRSError` naming ``what``), so a CRS
-    never makes PROJ read a file or the network."""
-    expected = "an EPSG code (e.g. EPSG:32649), an OGC URN or WKT"
-    if isinstance(value, bool) or not isinstance(value, int | str):
-        raise CRSError(f"`{what}` must be {expected}, got {value!r}")
-    text = str(value).strip()
-    if isinstance(value, int) or text.isdigit():
-        text = f"EPSG:{text}"
-    if len(text) > 20_000:
-        raise CRSError(f"`{what}` is {len(text):,} characters long; expected {expected}")
-    match = _EPSG.match(text)
-    try:
-        if match:
-            crs = CRS.from_epsg(int(match.group(1)))
-        elif _CRS84.match(text):
-            crs = CRS.from_user_input("OGC:CRS84")
-        elif _WKT_START.match(text):
-            crs = CRS.from_wkt(text)
-        else:
-            raise CRSError(f"`{what}` must be {expected}, got {_short(text)!r}")
-    except PyprojCRSError as exc:
-        raise CRSError(f"`{what}` is not a valid CRS ({exc}); expected {expected}") from exc
-    return check_crs(crs, f"`{what}`", given=text)
-
-
-def check_crs(crs: Any, what: str, *, given: str | None = None) -> CRS:
-    """``crs`` as a pyproj CRS, refused (:class:`CRSError`) when it names grid files
-    (``+nadgrids`` / ``+geoidgrids`` other than ``@null``, ``PARAMETERFILE``) or ``+init``
-    files: reading a file's CRS must never make PROJ open another file."""
-    try:
-        value = crs if isinstance(crs, CRS) else CRS.from_user_input(crs)
-    except PyprojCRSError as exc:
-        raise CRSError(f"{what}: the CRS is not valid ({exc})") from exc
-    texts = [given or ""]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        for version in ("WKT2_2019", "WKT1_GDAL", "PROJ"):
-            try:
-                text = value.to_proj4() if version == "PROJ" else value.to_wkt(version)
-            except PyprojCRSError:
-                continue
-            texts.append(text or "")
-    for text in texts:
-        bad = "PARAMETERFILE" in text.upper() or "+init" in text.lower()
-        for grids in _GRIDS.findall(text):
-            bad |= any(g.strip().lstrip("@") != "null" for g in grids.split(","))
-        if bad:
-            raise CRSError(
-                f"{what}: the CRS refers to grid or init files ({_short(text)!r}); give the CRS "
-                "as an EPSG code (e.g. EPSG:4326) or as WKT without grid files"
-            )
-    return value
-
-
-def _short(text: str, limit: int = 120) -> str:
-    return text if len(text) <= limit else text[:limit] + "…"
-
-
-# --------------------------------------------------------------------------- JSON
-def parse_json(data: bytes | str, what: str, *, max_depth: int = 64) -> Any:
-    """Untrusted JSON text as Python values. Refused with an :class:`InputError` naming
-    ``what``: invalid JSON (with line and column), ``NaN`` / ``Infinity`` (not JSON), numbers
-    out of the float range (``1e309``), duplicate keys in an object, nesting deeper than
-    ``max_depth``."""
-    if isinstance(data, bytes | bytearray):
-        data = bytes(data).removeprefix(b"\xef\xbb\xbf")
-    elif data.startswith("\ufeff"):
-        data = data[1:]
-
-    def constant(name: str) -> Any:
-        raise InputError(
-            f"`{what}` has {name}, which is not a JSON number; expected finite numbers"
-        )
-
-    def number(text: str) -> float:
-        value = float(text)
-        if not math.isfinite(value):
-            raise InputError(
-                f"`{what}` has the number {_short(text, 40)}, outside the range of a double; "
-                "expected finite numbers"
-            )
-        return value
-
-    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
-        out = dict(items)
-        if len(out) != len(items):
-            seen: set[str] = set()
-            dup = next(k for k, _ in items if k in seen or seen.add(k))  # type: ignore[func-returns-value]
-            raise InputError(f"`{what}` has the key {dup!r} twice in one object")
-        return out
-
-    try:
-        value = json.loads(
-            data, parse_constant=constant, parse_float=number, object_pairs_hook=pairs
-        )
-    except RecursionError:
-        raise InputError(
-            f"`{what}` is nested too deeply; expected at most {max_depth} levels"
-        ) from None
-    except UnicodeDecodeError as exc:
-        raise InputError(f"`{what}` is not UTF-8 text ({exc.reason})") from None
-    except json.JSONDecodeError as exc:
-        raise InputError(
-            f"`{what}` is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
-        ) from None
-    depth = json_depth(value, max_depth)
-    if depth > max_depth:
-        raise InputError(f"`{what}` is nested too deeply; expected at most {max_depth} levels")
-    return value
-
-
-def json_depth(value: Any, limit: int) -> int:
-    """Nesting depth of lists and dicts in ``value``, counting stops just above ``limit``.
-
-    Only containers are walked, and lists of numbers (coordinates) end the walk at once."""
-    deepest = 0
-    stack: list[tuple[Any, int]] = [(value, 1)]
-    while stack:
-        item, level = stack.pop()
-        if isinstance(item, dict):
-            children: Any = item.values()
-        elif isinstance(item, list):
-            children = item
-        else:
-            continue
-        deepest = max(deepest, level)
-        if deepest > limit:
-            return deepest
-        for child in children:
-            if isinstance(child, dict | list):
-                stack.append((child, level + 1))
-    return deepest
-
-
 # --------------------------------------------------------------------------- checks
 def _plain_file(path: str | Path) -> tuple[Path, os.stat_result]:
     text = os.fspath(path)
@@ -396,7 +242,7 @@ def _plain_file(path: str | Path) -> tuple[Path, os.stat_result]:
         raise UnsupportedFormatError(f"{path!r} is not a file path")
     if text.startswith("/vsi") or _PREFIX.match(text) or "<" in text or "\x00" in text:
         raise UnsupportedFormatError(
-            f"{_short(text)!r} is not a plain local file: GDAL virtual paths (/vsi...), URLs, "
+            f"{short(text)!r} is not a plain local file: GDAL virtual paths (/vsi...), URLs, "
             "driver prefixes and inline XML are refused"
         )
     p = Path(text)
@@ -411,7 +257,7 @@ def _plain_file(path: str | Path) -> tuple[Path, os.stat_result]:
     return p, info
 
 
-def _format_for(path: Path, kind: str) -> _Format:
+def _format_for(path: Path, kind: str) -> FileFormat:
     if kind not in KINDS:
         raise InputError(f"`kind` must be one of {', '.join(KINDS)}, got {kind!r}")
     name = path.name.lower()
@@ -431,34 +277,6 @@ def _head(path: Path, n: int = 4096) -> bytes:
         return f.read(n)
 
 
-def _describe(head: bytes) -> str:
-    """A guess at what a file really is, for error messages."""
-    text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
-    if text.startswith((b"<VRTDataset", b"<OGRVRTDataSource")) or b"<VRTDataset" in text[:1024]:
-        return "a GDAL VRT (virtual dataset), which is never read"
-    if text.startswith(b"<"):
-        return "XML"
-    if text.startswith((b"{", b"[")):
-        return "JSON"
-    if head.startswith(_TIFF_MAGIC):
-        return "a TIFF"
-    if head.startswith(_SQLITE_MAGIC):
-        return "an SQLite database"
-    if head.startswith(b"PK\x03\x04"):
-        return "a zip archive"
-    if head.startswith(_FGB_MAGIC):
-        return "FlatGeobuf"
-    return "something else"
-
-
-def _mismatch(path: Path, fmt: _Format, head: bytes, detail: str = "") -> UnsupportedFormatError:
-    return UnsupportedFormatError(
-        f"{path.name!r} is named as {fmt.name} but its content is {_describe(head)}"
-        + (f" ({detail})" if detail else "")
-        + f"; expected {'an' if fmt.name[0] in 'AEIOU' else 'a'} {fmt.name} file"
-    )
-
-
 def _text_start(head: bytes) -> bytes:
     return head.removeprefix(b"\xef\xbb\xbf").lstrip(b" \t\r\n")
 
@@ -475,12 +293,12 @@ def _is_csv(head: bytes) -> bool:
 
 #: what the first bytes of each format look like (the rest is checked by its checker)
 _SIGNATURES = {
-    "GTiff": lambda head: head.startswith(_TIFF_MAGIC),
+    "GTiff": lambda head: head.startswith(TIFF_MAGIC),
     "GeoJSON": lambda head: _text_start(head).startswith(b"{"),
-    "GPKG": lambda head: head.startswith(_SQLITE_MAGIC) and head[68:72] in _GPKG_APPLICATION_IDS,
+    "GPKG": lambda head: head.startswith(SQLITE_MAGIC) and head[68:72] in GPKG_APPLICATION_IDS,
     "ESRI Shapefile": lambda head: head.startswith(b"PK\x03\x04"),
     "CSV": _is_csv,
-    "FlatGeobuf": lambda head: head.startswith(_FGB_MAGIC),
+    "FlatGeobuf": lambda head: head.startswith(FGB_MAGIC),
     "OSM XML": _is_xml,
     "OSM PBF": lambda head: len(head) > 16 and b"OSMHeader" in head[:32],
     "GraphML": _is_xml,
@@ -497,7 +315,7 @@ def sniff_format(path: str | Path, kind: str) -> str:
         raise InputError(f"{p.name!r} is empty")
     head = _head(p)
     if not _SIGNATURES[fmt.name](head):
-        raise _mismatch(p, fmt, head)
+        raise mismatch(p, fmt, head)
     return fmt.name
 
 
@@ -529,7 +347,7 @@ def check_dataset(path: str | Path, kind: str, limits: GuardLimits | None = None
 
 
 def _check_tiff(
-    path: Path, fmt: _Format, head: bytes, size: int, limits: GuardLimits
+    path: Path, fmt: FileFormat, head: bytes, size: int, limits: GuardLimits
 ) -> dict[str, Any]:
     import rasterio
     from rasterio.errors import RasterioIOError
@@ -637,7 +455,7 @@ def read_raster_band(src: Any, band: int, limits: GuardLimits | None = None) -> 
 
 
 def _check_geojson(
-    path: Path, fmt: _Format, head: bytes, size: int, limits: GuardLimits
+    path: Path, fmt: FileFormat, head: bytes, size: int, limits: GuardLimits
 ) -> dict[str, Any]:
     if size > limits.max_json_bytes:
         raise SizeLimitError(
@@ -647,7 +465,7 @@ def _check_geojson(
     doc = parse_json(path.read_bytes(), path.name, max_depth=limits.max_json_depth)
     kind = doc.get("type") if isinstance(doc, dict) else None
     if kind not in GEOJSON_TYPES:
-        raise _mismatch(path, fmt, head, f"its top-level type is {_short(str(kind), 40)!r}")
+        raise mismatch(path, fmt, head, f"its top-level type is {short(str(kind), 40)!r}")
     features = doc.get("features")
     count = len(features) if isinstance(features, list) else 1
     if count > limits.max_vector_features:
@@ -673,25 +491,25 @@ def _geojson_crs(member: Any, path: Path) -> CRS:
         raise CRSError(
             f"{path.name!r}: the `crs` member must be "
             '{"type": "name", "properties": {"name": "EPSG:<code>"}}, got '
-            f"{_short(json.dumps(member), 80)}"
+            f"{short(json.dumps(member), 80)}"
         )
     return parse_crs(name, f"{path.name}: crs")
 
 
 def _check_gpkg(
-    path: Path, fmt: _Format, head: bytes, size: int, limits: GuardLimits
+    path: Path, fmt: FileFormat, head: bytes, size: int, limits: GuardLimits
 ) -> dict[str, Any]:
     return _ogr_details(path, fmt, f"GPKG:{path}", limits)
 
 
 def _check_fgb(
-    path: Path, fmt: _Format, head: bytes, size: int, limits: GuardLimits
+    path: Path, fmt: FileFormat, head: bytes, size: int, limits: GuardLimits
 ) -> dict[str, Any]:
     return _ogr_details(path, fmt, str(path), limits)
 
 
 def _check_csv(
-    path: Path, fmt: _Format, head: bytes, size: int, limits: GuardLimits
+    path: Path, fmt: FileFormat, head: bytes, size: int, limits: GuardLimits
 ) -> dict[str, Any]:
     chunk = head.removeprefix(b"\xef\xbb\xbf")
     try:
@@ -701,7 +519,7 @@ def _check_csv(
             raise InputError(f"{path.name!r} is not UTF-8 text ({exc.reason})") from None
     first = chunk.split(b"\n", 1)[0]
     if not any(sep in first for sep in (b",", b";", b"\t")):
-        raise _mismatch(path, fmt, head, "its first line has no comma, semicolon or tab")
+        raise mismatch(path, fmt, head, "its first line has no comma, semicolon or tab")
     return {
         "format": fmt.name,
         "driver": "CSV",
@@ -712,7 +530,7 @@ def _check_csv(
 
 
 def _check_zip(
-    path: Path, fmt: _Format, head: bytes, size: int, limits: GuardLimits
+    path: Path, fmt: FileFormat, head: bytes, size: int, limits: GuardLimits
 ) -> dict[str, Any]:
     try:
         archive = zipfile.ZipFile(path)
@@ -733,10 +551,10 @@ def _check_zip(
                 raise InputError(f"{path.name!r} has a member with an unsafe name {name!r}")
             if stat.S_ISLNK(m.external_attr >> 16):
                 raise InputError(f"{path.name!r}: member {name!r} is a symbolic link")
-            if not name.lower().endswith(_SHAPEFILE_PARTS):
+            if not name.lower().endswith(SHAPEFILE_PARTS):
                 raise UnsupportedFormatError(
                     f"{path.name!r}: member {name!r} is not part of a shapefile; expected "
-                    f"{', '.join(_SHAPEFILE_PARTS)}"
+                    f"{', '.join(SHAPEFILE_PARTS)}"
                 )
             total += m.file_size
             if m.file_size > (1 << 20) and m.file_size > limits.max_zip_ratio * max(
@@ -760,7 +578,7 @@ def _check_zip(
             if stem + part not in names:
                 raise InputError(f"{path.name!r} has {shp[0]!r} but no {shp[0][:-4] + part!r}")
         with archive.open(shp[0]) as f:
-            if f.read(4) != _SHP_FILE_CODE:
+            if f.read(4) != SHP_FILE_CODE:
                 raise InputError(f"{path.name!r}: {shp[0]!r} is not a shapefile")
         crs = None
         prj = [m for m in members if m.filename.lower() == stem + ".prj"]
@@ -775,7 +593,9 @@ def _check_zip(
     return out
 
 
-def _ogr_details(path: Path, fmt: _Format, gdal_path: str, limits: GuardLimits) -> dict[str, Any]:
+def _ogr_details(
+    path: Path, fmt: FileFormat, gdal_path: str, limits: GuardLimits
+) -> dict[str, Any]:
     import pyogrio
     from pyogrio.errors import DataLayerError, DataSourceError
 
@@ -787,7 +607,7 @@ def _ogr_details(path: Path, fmt: _Format, gdal_path: str, limits: GuardLimits) 
             raise InputError(f"{path.name!r} is not a readable {fmt.name} file: {exc}") from None
     drivers = {i["driver"] for i in infos}
     if drivers - {fmt.driver}:
-        raise _mismatch(path, fmt, b"", f"GDAL read it as {sorted(drivers)}")
+        raise mismatch(path, fmt, b"", f"GDAL read it as {sorted(drivers)}")
     counts = [int(i["features"]) for i in infos]
     if any(c < 0 for c in counts):
         raise InputError(f"{path.name!r}: the number of features cannot be read from its header")
@@ -809,174 +629,6 @@ def _ogr_details(path: Path, fmt: _Format, gdal_path: str, limits: GuardLimits) 
     }
 
 
-# --------------------------------------------------------------------------- roads
-class _Refused(Exception):
-    pass
-
-
-def _scan_xml(path: Path, fmt: _Format, head: bytes, root: str) -> dict[str, int]:
-    """One streaming pass of expat over an XML file: well-formed, no DOCTYPE (so no entity
-    can expand or be fetched), root element ``root``; counts the elements by name."""
-    from xml.parsers import expat
-
-    parser = expat.ParserCreate()
-    parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
-    counts: dict[str, int] = {}
-    first: list[str] = []
-
-    def refuse(*_args: Any) -> None:
-        raise _Refused("a DOCTYPE or entity declaration (DTDs and entities are refused)")
-
-    def start(name: str, _attrs: Any) -> None:
-        if not first:
-            first.append(name)
-            if name.rsplit(":", 1)[-1] != root:
-                raise _Refused(f"the root element is <{name}>, expected <{root}>")
-        counts[name] = counts.get(name, 0) + 1
-
-    parser.StartDoctypeDeclHandler = refuse
-    parser.EntityDeclHandler = refuse
-    parser.ExternalEntityRefHandler = refuse  # type: ignore[assignment]
-    parser.StartElementHandler = start
-    try:
-        with path.open("rb") as f:
-            while chunk := f.read(1 << 20):
-                parser.Parse(chunk, False)
-            parser.Parse(b"", True)
-    except _Refused as exc:
-        raise InputError(f"{path.name!r} is not a {fmt.name} file we read: {exc}") from None
-    except expat.ExpatError as exc:
-        raise InputError(f"{path.name!r} is not well-formed XML: {exc}") from None
-    if not first:
-        raise InputError(f"{path.name!r} has no XML element")
-    return counts
-
-
-def _check_osm_xml(
-    path: Path, fmt: _Format, head: bytes, size: int, limits: GuardLimits
-) -> dict[str, Any]:
-    counts = _scan_xml(path, fmt, head, "osm")
-    if not counts.get("way"):
-        raise InputError(f"{path.name!r} has no OSM way, so no road")
-    details = {k: counts.get(k, 0) for k in ("node", "way", "relation")}
-    return {"format": fmt.name, "driver": None, "gdal_path": str(path), "details": details}
-
-
-def _check_graphml(
-    path: Path, fmt: _Format, head: bytes, size: int, limits: GuardLimits
-) -> dict[str, Any]:
-    counts = _scan_xml(path, fmt, head, "graphml")
-    local: dict[str, int] = {}
-    for name, n in counts.items():
-        key = name.rsplit(":", 1)[-1]
-        local[key] = local.get(key, 0) + n
-    if not local.get("edge"):
-        raise InputError(f"{path.name!r} has no edge, so no road")
-    details = {"nodes": local.get("node", 0), "edges": local["edge"]}
-    return {"format": fmt.name, "driver": None, "gdal_path": str(path), "details": details}
-
-
-def _varint(buf: bytes, pos: int) -> tuple[int, int]:
-    value = shift = 0
-    while True:
-        if pos >= len(buf) or shift > 63:
-            raise ValueError("truncated varint")
-        b = buf[pos]
-        pos += 1
-        value |= (b & 0x7F) << shift
-        if not b & 0x80:
-            return value, pos
-        shift += 7
-
-
-def _fields(buf: bytes) -> Iterator[tuple[int, int, Any]]:
-    """``(field number, wire type, value)`` of a protobuf message (varints and bytes only)."""
-    pos = 0
-    while pos < len(buf):
-        key, pos = _varint(buf, pos)
-        number, wire = key >> 3, key & 7
-        value: int | bytes
-        if wire == 0:
-            value, pos = _varint(buf, pos)
-        elif wire == 2:
-            length, pos = _varint(buf, pos)
-            if pos + length > len(buf):
-                raise ValueError("truncated field")
-            value, pos = buf[pos : pos + length], pos + length
-        else:
-            raise ValueError(f"unexpected wire type {wire}")
-        yield number, wire, value
-
-
-def _check_pbf(
-    path: Path, fmt: _Format, head: bytes, size: int, limits: GuardLimits
-) -> dict[str, Any]:
-    """Walk the blob headers of an OSM PBF file: an ``OSMHeader`` first, every blob inside the
-    file (truncation), each at most 32 MiB and all together at most ``max_pbf_bytes`` once
-    decompressed (declared ``raw_size``), without decompressing anything."""
-    blobs = raw_total = pos = 0
-    with path.open("rb") as f:
-        while pos < size:
-            prefix = f.read(4)
-            if len(prefix) < 4:
-                raise InputError(f"{path.name!r} is truncated at byte {pos:,}")
-            (header_len,) = struct.unpack(">I", prefix)
-            if header_len > 64 * 1024:
-                raise _mismatch(path, fmt, head, f"a blob header of {header_len:,} bytes")
-            header = f.read(header_len)
-            try:
-                fields = {n: v for n, _w, v in _fields(header)}
-                kind = fields.get(1, b"").decode("ascii")
-                datasize = int(fields[3])
-            except (ValueError, KeyError, UnicodeDecodeError, TypeError):
-                raise _mismatch(path, fmt, head, "no OSM PBF blob header") from None
-            if blobs == 0 and kind != "OSMHeader":
-                raise _mismatch(path, fmt, head, f"the first blob is {kind!r}, not 'OSMHeader'")
-            end = pos + 4 + header_len + datasize
-            if datasize > 32 << 20 or end > size:
-                raise InputError(
-                    f"{path.name!r} is truncated or damaged: blob {blobs} ends at byte {end:,} "
-                    f"of a {size:,}-byte file"
-                )
-            raw_size = _declared_raw_size(f.read(min(datasize, 16)))
-            if raw_size is None:
-                raise InputError(
-                    f"{path.name!r}: blob {blobs} does not declare its uncompressed size"
-                )
-            if raw_size > 32 << 20:
-                raise SizeLimitError(
-                    f"{path.name!r}: blob {blobs} declares {raw_size:,} bytes; OSM PBF blobs "
-                    "hold at most 32 MiB"
-                )
-            raw_total += raw_size
-            if raw_total > limits.max_pbf_bytes:
-                raise SizeLimitError(
-                    f"{path.name!r} declares more than {limits.max_pbf_bytes:,} bytes once "
-                    "decompressed"
-                )
-            blobs += 1
-            pos = end
-            f.seek(pos)
-    return {
-        "format": fmt.name,
-        "driver": None,
-        "gdal_path": str(path),
-        "details": {"blobs": blobs, "raw_bytes": raw_total},
-    }
-
-
-def _declared_raw_size(blob_head: bytes) -> int | None:
-    """The uncompressed size a PBF ``Blob`` declares in its first field: ``raw`` (1, its own
-    length) or ``raw_size`` (2), which writers put before the compressed data."""
-    try:
-        key, pos = _varint(blob_head, 0)
-        if key >> 3 in (1, 2) and key & 7 == (2 if key >> 3 == 1 else 0):
-            return _varint(blob_head, pos)[0]
-    except ValueError:
-        return None
-    return None
-
-
 _CHECKS = {
     "GTiff": _check_tiff,
     "GeoJSON": _check_geojson,
@@ -984,7 +636,7 @@ _CHECKS = {
     "ESRI Shapefile": _check_zip,
     "CSV": _check_csv,
     "FlatGeobuf": _check_fgb,
-    "OSM XML": _check_osm_xml,
-    "OSM PBF": _check_pbf,
-    "GraphML": _check_graphml,
+    "OSM XML": check_osm_xml,
+    "OSM PBF": check_pbf,
+    "GraphML": check_graphml,
 }

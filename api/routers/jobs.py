@@ -105,6 +105,9 @@ def _finished(storage: Storage, job_id: UUID, scope: str | None) -> dict[str, An
             "links": {
                 "GetJob": _JOB_LINK,
                 "GetJobResult": {**_JOB_LINK, "operationId": "job_result"},
+                "GetJobGeoPackage": {**_JOB_LINK, "operationId": "job_geopackage"},
+                "GetJobCompliance": {**_JOB_LINK, "operationId": "job_compliance"},
+                "WhatIf": {**_JOB_LINK, "operationId": "job_what_if"},
             },
         },
     },
