@@ -124,15 +124,12 @@ def demand_from_geojson(
             f"population number >= 0 on every feature (or set `population_property`)"
         )
     raw = frame[population_property]
-    if raw.map(lambda v: isinstance(v, bool)).any():
-        i = int(np.flatnonzero(raw.map(lambda v: isinstance(v, bool)).to_numpy())[0])
-        raise InputError(
-            f"`{field}.features[{i}].properties.{population_property}` must be a number, "
-            f"got {raw.iloc[i]!r}"
-        )
-    pop = check_population(
-        raw, raw, lambda i: f"{field}.features[{i}].properties.{population_property}"
-    )
+    what = f"`{field}.features.properties.{population_property}`"
+    flags = raw.map(lambda v: isinstance(v, bool)).to_numpy()
+    if flags.any():
+        i = int(np.flatnonzero(flags)[0])
+        raise InputError(f"{what} must be a number, got {raw.iloc[i]!r} at feature {i}")
+    pop = check_population(raw, what)
     return gpd.GeoDataFrame(
         {"demand_id": _ids(frame, ("demand_id", "_feature_id"), "d"), "population": pop},
         geometry=_points(frame),

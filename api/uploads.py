@@ -127,35 +127,34 @@ def storage_resolver(storage: Storage, scope: str | None) -> Resolver:
 
 
 # --------------------------------------------------------------------------- checks of frames
-def check_population(values: Any, raw: Any, where: Callable[[int], str]) -> np.ndarray:
-    """Populations as floats: finite, >= 0, at most :data:`MAX_POPULATION` each and
-    :data:`MAX_TOTAL_POPULATION` together (an :class:`InputError` naming the first bad one via
-    ``where(row)`` otherwise)."""
-    pop = pd.to_numeric(pd.Series(values), errors="coerce").to_numpy(dtype=float)
-    bad = ~np.isfinite(pop) | (pop < 0)
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
+def check_population(values: Any, what: str, *, at: str = "feature") -> np.ndarray:
+    """Populations as floats: finite and >= 0 (:func:`solvers.finite_non_negative`, the one
+    check of the project), at most :data:`MAX_POPULATION` each and
+    :data:`MAX_TOTAL_POPULATION` together; an :class:`InputError` naming ``what``, the first
+    bad value as sent and its position (``at`` and the row) otherwise."""
+    from solvers import finite_non_negative
+
+    raw = pd.Series(values).reset_index(drop=True)
+    shown = raw.to_numpy(dtype=object)
+    numbers = pd.to_numeric(raw, errors="coerce")
+    pop = finite_non_negative(numbers, what, at=at, shown=shown)
+    big = np.flatnonzero(pop > MAX_POPULATION)
+    if len(big):
         raise InputError(
-            f"`{where(i)}` must be a number >= 0, got {_item(raw, i)!r} "
-            f"({int(bad.sum())} bad features)"
-        )
-    big = pop > MAX_POPULATION
-    if big.any():
-        i = int(np.flatnonzero(big)[0])
-        raise InputError(
-            f"`{where(i)}` must be at most {MAX_POPULATION:g} residents, got {_item(raw, i)!r}"
+            f"{what} must be at most {MAX_POPULATION:g} residents, got {_item(shown, big[0])!r} "
+            f"at {at} {big[0]}"
         )
     total = float(pop.sum())
     if total > MAX_TOTAL_POPULATION:
         raise InputError(
-            f"`{where(0).split('[')[0]}` holds {total:g} residents in all; at most "
-            f"{MAX_TOTAL_POPULATION:g} can be planned for"
+            f"{what} holds {total:g} residents in all; at most {MAX_TOTAL_POPULATION:g} can be "
+            "planned for"
         )
     return pop
 
 
-def _item(raw: Any, i: int) -> Any:
-    value = raw.iloc[i] if isinstance(raw, pd.Series) else raw[i]
+def _item(shown: np.ndarray, i: int) -> Any:
+    value = shown[i]
     return value.item() if isinstance(value, np.generic) else value
 
 
@@ -233,9 +232,7 @@ def read_dataset(path: Path, kind: str, what: str, limits: GuardLimits, **option
     if isinstance(value, gpd.GeoDataFrame):
         check_frame(value, what)
         if kind == "population":
-            check_population(
-                value["population"], value["population"], lambda i: f"{what}[{i}].population"
-            )
+            check_population(value["population"], f"`{what}`: the population", at="demand point")
     return value
 
 

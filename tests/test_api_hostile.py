@@ -391,13 +391,13 @@ def test_non_json_numbers_in_what_if_are_422(c: TestClient) -> None:
             "population 1e308",
             _with(["demand", "features", 0, "properties", "population"], 1e308),
             422,
-            "demand.features[0].properties.population",
+            "demand.features.properties.population",
         ),
         (
             "population as a bool",
             _with(["demand", "features", 0, "properties", "population"], True),
             422,
-            "demand.features[0].properties.population",
+            "demand.features.properties.population",
         ),
         (
             "PROJ string with nadgrids",
