@@ -62,7 +62,8 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-_VECTOR = (".geojson", ".json", ".gpkg", ".fgb", ".zip")
+_GEOJSON = (".geojson", ".json")
+_VECTOR = (*_GEOJSON, ".gpkg", ".fgb", ".zip")
 #: file suffixes each dataset kind accepts (longest match wins) and the guard kind they are read as
 DATASET_SUFFIXES: dict[str, dict[str, str]] = {
     "population": {".tif": "raster", ".tiff": "raster", **dict.fromkeys(_VECTOR, "vector")},
@@ -304,15 +305,17 @@ def validate_upload(
         return _validate_upload(kind, path, limits, crs)
     except SitingError as exc:
         message = str(exc).replace(repr(path.name), f"`file` {filename or path.name!r}")
+        if isinstance(exc, CRSError) and crs is None and path.suffix.lower() in _GEOJSON:
+            message += "; a GeoJSON upload names its CRS in the `crs` field (e.g. EPSG:32649)"
         raise type(exc)(message) from exc
 
 
 def _validate_upload(kind: str, path: Path, limits: GuardLimits, crs: str | None) -> dict[str, Any]:
-    if crs is not None and path.suffix.lower() not in (".geojson", ".json"):
+    if crs is not None and path.suffix.lower() not in _GEOJSON:
         raise InputError(
             "`crs` applies to GeoJSON uploads only; other formats declare their own CRS"
         )
-    if path.suffix.lower() in (".geojson", ".json"):
+    if path.suffix.lower() in _GEOJSON:
         sniff_format(path, "vector")  # a VRT or anything else under a GeoJSON name: 415
         _canonical_geojson(path, crs, limits)
     if kind == "roads":
