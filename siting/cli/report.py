@@ -1,0 +1,155 @@
+"""``report``: plan and write the self-contained HTML report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from siting.cli._app import app, console, progress_printer, user_errors
+from siting.cli._console import exit_on_failure, print_any
+from siting.cli._options import (
+    CountySteps,
+    KindColumn,
+    Model,
+    Pois,
+    StationBudget,
+    UnitKind,
+    Villages,
+    plan_parameters,
+    rules_and_circle,
+    rules_only,
+)
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option(help="Folder for the outputs.")] = Path("demo-output"),
+    seed: Annotated[int, typer.Option(help="Seed of the synthetic city.")] = 0,
+    population: Annotated[int, typer.Option(help="Residents of the synthetic city.")] = 300_000,
+    model: Model = None,
+    new_sites: Annotated[int, typer.Option(help="New clinics to site (with --model only).")] = 6,
+    threshold: Annotated[float, typer.Option(help="Service circle in minutes (rule R6).")] = 10.0,
+    mode: Annotated[str, typer.Option(help="walk or drive.")] = "walk",
+    report: Annotated[Path | None, typer.Option(help="Also write the HTML report here.")] = None,
+    quiet: Annotated[bool, typer.Option(help="No progress messages.")] = False,
+) -> None:
+    """Plan a deterministic synthetic city end to end, offline, by the rules (or one model with
+    --model), print every sub-district's compliance and write GeoJSON + GeoPackage + CSV."""
+    from siting.demo import run_demo
+
+    with user_errors():
+        outcome = run_demo(
+            out,
+            seed=seed,
+            population=population,
+            model=model or "rules",
+            new_sites=new_sites,
+            threshold_minutes=threshold,
+            mode=mode,
+            report=report,
+            progress=progress_printer(quiet),
+        )
+    base = outcome.baseline
+    if base is not None and base.coverage is not None:
+        line = (
+            f"baseline (existing clinics only): {base.coverage.share:.1%} of residents within "
+            f"{base.coverage.threshold_minutes:g} min"
+        )
+        if base.compliance is not None:
+            line += f", {int((base.compliance['status'] == 'ok').sum())} units ok"
+        console.print(line, highlight=False)
+    title = (
+        "siting demo: planned by the rules"
+        if model is None
+        else f"siting demo: {model}" + (f", {new_sites} new clinics" if model != "lscp" else "")
+    )
+    print_any(outcome.result, title)
+    console.print(f"outputs in {out}/ ({len(outcome.files)} files), {outcome.seconds:.1f} s in all")
+    exit_on_failure(outcome.result)
+
+
+@app.command()
+def report(
+    out: Annotated[Path, typer.Option(help="The HTML report to write.")] = Path("report.html"),
+    png: Annotated[Path | None, typer.Option(help="Also write the map as a PNG.")] = None,
+    population: Annotated[
+        Path | None,
+        typer.Option(help="Population raster or vector file; omit for the synthetic demo city."),
+    ] = None,
+    roads: Annotated[Path | None, typer.Option(help="Road network (as for `plan`).")] = None,
+    sites: Annotated[Path | None, typer.Option(help="Candidate sites file.")] = None,
+    existing: Annotated[Path | None, typer.Option(help="Existing facilities (kept open).")] = None,
+    units: Annotated[Path | None, typer.Option(help="Admin units (polygons).")] = None,
+    villages: Villages = None,
+    pois: Pois = None,
+    model: Model = None,
+    new_sites: Annotated[
+        int | None, typer.Option(help="New sites to open (with --model, not lscp).")
+    ] = None,
+    threshold: Annotated[
+        float | None, typer.Option(help="Service threshold, minutes (default: the rules' R6).")
+    ] = None,
+    mode: Annotated[str | None, typer.Option(help="walk or drive (default: R6 urban).")] = None,
+    rules: Annotated[Path | None, typer.Option(help="Rules preset TOML.")] = None,
+    unit_kind_column: KindColumn = None,
+    unit_kind: UnitKind = None,
+    station_budget: StationBudget = None,
+    county_steps: CountySteps = None,
+    seed: Annotated[int, typer.Option(help="Seed of the synthetic city (no --population).")] = 0,
+    title: Annotated[str | None, typer.Option(help="Report title.")] = None,
+    time_limit: Annotated[float, typer.Option(help="Solver time limit (s).")] = 300.0,
+    quiet: Annotated[bool, typer.Option(help="No progress messages.")] = False,
+) -> None:
+    """Plan (the synthetic demo city, or files as for `plan`; by the rules unless --model) and
+    write a self-contained HTML report: map, coverage score, sites by tier, compliance per
+    admin unit with reasons, staffing (R11), new sites."""
+    from siting.report import save_report
+    from siting.workflow import run_plan
+
+    say = progress_printer(quiet)
+    with user_errors():
+        preset, threshold, mode = rules_and_circle(rules, threshold, mode)
+        rules_only(
+            model,
+            villages=villages,
+            pois=pois,
+            station_budget=station_budget,
+            county_steps=county_steps,
+        )
+        if model is not None:
+            new_sites = None if model == "lscp" else (6 if new_sites is None else new_sites)
+        params = plan_parameters(
+            model,
+            new_sites,
+            unit_kind_column=unit_kind_column,
+            unit_kind=unit_kind,
+            station_budget=station_budget,
+            county_steps=county_steps,
+        ) | {"threshold_minutes": threshold, "time_limit": time_limit, "rules": preset}
+        if population is None:
+            from siting.demo import demo_city, demo_scenario
+
+            say(f"generating the synthetic city (seed {seed})")
+            scenario = demo_scenario(demo_city(seed=seed), mode=mode).replace(**params)
+        else:
+            from siting.inputs import load_scenario
+
+            say("reading inputs")
+            scenario = load_scenario(
+                population=population,
+                roads=roads,
+                sites=sites,
+                existing=existing,
+                units=units,
+                villages=villages,
+                pois=pois,
+                mode=mode,
+                **params,
+            )
+        run = run_plan(scenario, baseline=True, progress=say)
+        files = save_report(run.result, out, png=png, baseline=run.baseline, title=title)
+    print_any(run.result, f"siting report: {model or 'by the rules'}")
+    console.print("report: " + ", ".join(str(p) for p in files.values()), highlight=False)
+    exit_on_failure(run.result)
