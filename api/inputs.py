@@ -25,7 +25,7 @@ from api.schemas import WhatIfRequest
 from api.uploads import Resolver, check_frame, check_population, read_dataset
 from geodata.guard import GuardLimits
 from siting import InputError, PlanResult, Scenario, plan
-from siting.planning import TravelCosts
+from siting.travel import TravelCosts
 
 __all__ = [
     "build_scenario",

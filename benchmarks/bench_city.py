@@ -112,8 +112,9 @@ def _child(folder: Path, cache: Path, out_dir: Path) -> dict[str, Any]:
     from geodata.network import load_or_build_network
     from geodata.population import load_population_raster
     from siting.outputs import save_result
-    from siting.planning import plan, travel_costs
+    from siting.planning import plan
     from siting.scenario import Scenario
+    from siting.travel import travel_costs
 
     peak = _Peak()
     stages: dict[str, dict[str, float]] = {}

@@ -22,20 +22,21 @@ from siting_errors import (
 if TYPE_CHECKING:
     from siting.compliance import compliance_table
     from siting.coverage import Coverage, coverage_score
-    from siting.planning import TravelCosts, plan, travel_costs
+    from siting.planning import plan
     from siting.region import RegionResult, RegionSettings, plan_region
     from siting.result import PlanResult
     from siting.scenario import MODELS, MODES, Scenario
     from siting.tiers import TieredPlan, TierSpec, load_tiers, plan_tiers
+    from siting.travel import TravelCosts, travel_costs
 
 #: public name → the module that defines it
 _LAZY: dict[str, str] = {
     "compliance_table": "siting.compliance",
     "Coverage": "siting.coverage",
     "coverage_score": "siting.coverage",
-    "TravelCosts": "siting.planning",
+    "TravelCosts": "siting.travel",
     "plan": "siting.planning",
-    "travel_costs": "siting.planning",
+    "travel_costs": "siting.travel",
     "RegionResult": "siting.region",
     "RegionSettings": "siting.region",
     "plan_region": "siting.region",

@@ -29,8 +29,8 @@ import numpy as np
 from solvers import CostMatrix, Solution, Status
 
 if TYPE_CHECKING:
-    from siting.planning import TravelCosts
     from siting.scenario import Scenario
+    from siting.travel import TravelCosts
 
 __all__ = [
     "MAX_PAIRS",
@@ -94,7 +94,7 @@ def _exact(
         from scipy.spatial import cKDTree
 
         from geodata.crs import local_utm_crs
-        from siting.planning import straight_line_speed
+        from siting.travel import straight_line_speed
 
         crs = local_utm_crs(scenario.demand)
         a = _xy(points.geometry.to_crs(crs))
@@ -104,7 +104,7 @@ def _exact(
         return open_idx[k], np.round(metres * scenario.detour_factor / speed / 60.0, 9)
     from geodata.snapping import snap_points
     from geodata.traveltime import nearest_times
-    from siting.planning import NO_LIMIT_SECONDS
+    from siting.travel import NO_LIMIT_SECONDS
 
     net = travel.network
     dsnap = snap_points(

@@ -18,7 +18,7 @@ from siting_errors import InputError
 from solvers import Solution
 
 if TYPE_CHECKING:
-    from siting.planning import TravelCosts
+    from siting.travel import TravelCosts
 
 __all__ = ["PlanResult"]
 

@@ -25,10 +25,11 @@ import pandas as pd
 import shapely
 
 from siting.cases import real_data_dir
-from siting.planning import Progress, TravelCosts, plan
+from siting.planning import plan
 from siting.result import PlanResult
 from siting.rules import RulePreset, default_rules, load_rules
 from siting.scenario import Scenario
+from siting.travel import Progress, TravelCosts
 from siting_errors import DataNotFoundError, InputError
 
 __all__ = [

@@ -27,9 +27,10 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from siting.planning import TravelCosts, plan, travel_costs
+from siting.planning import plan
 from siting.result import PlanResult
 from siting.scenario import Scenario
+from siting.travel import TravelCosts, travel_costs
 from siting_errors import InputError
 
 __all__ = [

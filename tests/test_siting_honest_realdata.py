@@ -16,8 +16,9 @@ from shapely.geometry import box
 
 from geodata.population import load_population
 from geodata.roads import LineFields, load_roads
-from siting.planning import plan, travel_costs
+from siting.planning import plan
 from siting.scenario import Scenario
+from siting.travel import travel_costs
 from tests import test_siting_realdata as realdata
 from tests.test_siting_honest import _run, _said
 

@@ -8,8 +8,9 @@ import pytest
 from shapely.geometry import Point, box
 
 from siting import InputError
-from siting.planning import plan, travel_costs
+from siting.planning import plan
 from siting.scenario import Scenario
+from siting.travel import travel_costs
 
 CRS = "EPSG:32649"  # UTM 49N (Hohhot)
 X0, Y0 = 500_000.0, 4_500_000.0

@@ -12,8 +12,9 @@ import pytest
 
 from geodata.population import load_population
 from geodata.roads import load_roads
-from siting.planning import plan, travel_costs
+from siting.planning import plan
 from siting.scenario import Scenario
+from siting.travel import travel_costs
 
 pytestmark = pytest.mark.slow
 

@@ -10,9 +10,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from siting.planning import (
-    nearest_open,
-)
+from siting.reach import nearest_open
 from siting.ruleplan._state import Progress, State, tiers_of
 from siting.scenario import VILLAGE_SITE_PREFIX
 from solvers import LSCP, MCLP, CostMatrix, Status, solve

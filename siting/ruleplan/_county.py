@@ -11,10 +11,8 @@ import numpy as np
 from siting.compliance import (
     TOWNSHIP_TIER,
 )
-from siting.planning import (
-    straight_line_speed,
-)
 from siting.ruleplan._state import HOSPITAL_TIER, Progress, State
+from siting.travel import straight_line_speed
 from solvers import CostMatrix, Status
 
 logger = logging.getLogger(__name__)

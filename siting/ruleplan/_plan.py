@@ -16,13 +16,6 @@ from siting.compliance import (
     staffing_needs,
 )
 from siting.coverage import coverage_score, weighted_mean
-from siting.planning import (
-    TravelCosts,
-    demand_frame,
-    site_frame,
-    travel_notes,
-    unit_table,
-)
 from siting.reach import nearest_open_exact
 from siting.result import PlanResult
 from siting.ruleplan._centres import place_centres, place_township_centres
@@ -31,6 +24,8 @@ from siting.ruleplan._county import county_steps
 from siting.ruleplan._state import HOSPITAL_TIER, SEVERITY, Progress, State, setup
 from siting.ruleplan._villages import place_village_clinics
 from siting.scenario import Scenario
+from siting.tables import demand_frame, site_frame, unit_table
+from siting.travel import TravelCosts, travel_notes
 from siting_errors import InputError
 from solvers import Solution, Status
 

@@ -17,12 +17,9 @@ from siting.compliance import (
     TOWNSHIP_TIER,
 )
 from siting.kinds import UnitKinds, unit_kinds
-from siting.planning import (
-    TravelCosts,
-    straight_line_speed,
-)
 from siting.rules import RulePreset, default_rules
 from siting.scenario import Scenario
+from siting.travel import TravelCosts, straight_line_speed
 from siting_errors import InputError
 from solvers import CostMatrix, Status
 
