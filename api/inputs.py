@@ -1,10 +1,12 @@
-"""Thin adapters between API requests and ``siting``: inline GeoJSON and dataset ids → Scenario,
-and a job's scenario with what-if changes.
+"""Thin adapters between API requests and :mod:`siting.workflow`: inline GeoJSON and dataset
+ids → frames → :func:`siting.workflow.build_scenario`, and a job's what-if request →
+:func:`siting.workflow.what_if` / :func:`~siting.workflow.judge` /
+:func:`~siting.workflow.broken_rules`.
 
 No domain logic: validation beyond the request shape is done by ``siting`` / ``geodata``
-(whose errors name the field); this module converts, enforces the service's size limits and
-restricts a job's travel times to a subset of sites for what-if runs. Stored datasets are read
-through :func:`api.uploads.read_dataset` (the file guard).
+(whose errors name the field); this module converts and enforces the service's size limits and
+which what-if fields fit which job. Stored datasets are read through
+:func:`api.uploads.read_dataset` (the file guard).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from api.problems import ApiProblem
 from api.schemas import WhatIfRequest
 from api.uploads import Resolver, check_frame, check_population, read_dataset
 from geodata.guard import GuardLimits
-from siting import InputError, PlanResult, Scenario, plan
+from siting import InputError, PlanResult, Scenario, workflow
 from siting.travel import TravelCosts
 
 __all__ = [
@@ -33,8 +35,10 @@ __all__ = [
     "check_inline",
     "demand_from_geojson",
     "frame_from_geojson",
+    "pois_from_geojson",
     "sites_from_geojson",
     "units_from_geojson",
+    "villages_from_geojson",
     "what_if",
 ]
 
@@ -137,40 +141,107 @@ def demand_from_geojson(
     )
 
 
+def _text_column(frame: gpd.GeoDataFrame, column: str) -> np.ndarray:
+    """A property as text (missing → empty): a property may hold any JSON value, the outputs
+    take text only."""
+    return frame[column].map(lambda v: "" if v is None or v != v else str(v)).to_numpy(dtype=object)
+
+
 def sites_from_geojson(fc: FeatureCollection, *, existing: bool, field: str) -> gpd.GeoDataFrame:
-    """Sites (``site_id``, ``name``, ``existing``) from GeoJSON; polygons become points."""
+    """Sites (``site_id``, ``name``, ``existing``, and ``tier`` when a feature has it: what an
+    existing facility is, e.g. ``township_health_centre``) from GeoJSON; polygons become
+    points."""
     frame = frame_from_geojson(fc, field)
     names = (
-        frame["name"].fillna("").astype(str).to_numpy(dtype=object)
+        _text_column(frame, "name")
         if "name" in frame.columns
         else np.full(len(frame), "", dtype=object)
     )
-    return gpd.GeoDataFrame(
-        {
-            "site_id": _ids(frame, ("site_id", "id", "_feature_id"), "E" if existing else "C"),
-            "name": names,
-            "existing": np.full(len(frame), existing),
-        },
-        geometry=_points(frame),
-        crs=frame.crs,
-    )
+    columns: dict[str, Any] = {
+        "site_id": _ids(frame, ("site_id", "id", "_feature_id"), "E" if existing else "C"),
+        "name": names,
+        "existing": np.full(len(frame), existing),
+    }
+    if "tier" in frame.columns:
+        columns["tier"] = _text_column(frame, "tier")
+    return gpd.GeoDataFrame(columns, geometry=_points(frame), crs=frame.crs)
 
 
-def units_from_geojson(fc: FeatureCollection, field: str = "units") -> gpd.GeoDataFrame:
-    """Admin units (``unit_id``, ``name``, polygons)."""
+def units_from_geojson(
+    fc: FeatureCollection, field: str = "units", *, kind_column: str | None = None
+) -> gpd.GeoDataFrame:
+    """Admin units (``unit_id``, ``name``, polygons; a ``kind`` property and ``kind_column``
+    are kept as text: the unit's kind for a rules plan)."""
     frame = frame_from_geojson(fc, field)
     kinds = shapely.get_type_id(frame.geometry.to_numpy())
     if not np.isin(kinds, [3, 6]).all():
         i = int(np.flatnonzero(~np.isin(kinds, [3, 6]))[0])
         raise InputError(f"`{field}.features[{i}].geometry` must be a Polygon or MultiPolygon")
     names = (
-        frame["name"].fillna("").astype(str).to_numpy(dtype=object)
+        _text_column(frame, "name")
         if "name" in frame.columns
         else np.array([f"unit {i}" for i in range(len(frame))], dtype=object)
     )
+    columns: dict[str, Any] = {
+        "unit_id": _ids(frame, ("unit_id", "_feature_id"), "U"),
+        "name": names,
+    }
+    for extra in dict.fromkeys(c for c in ("kind", kind_column) if c):
+        if extra in frame.columns and extra not in columns:
+            columns[extra] = _text_column(frame, extra)
+        elif extra == kind_column:
+            raise InputError(
+                f"`unit_kind_column` {kind_column!r} is not a property of `{field}` (properties: "
+                f"{[c for c in frame.columns if c not in ('geometry', '_feature_id')][:20]}); "
+                "expected the property holding each unit's kind"
+            )
+    return gpd.GeoDataFrame(columns, geometry=frame.geometry.to_numpy(), crs=frame.crs)
+
+
+def villages_from_geojson(fc: FeatureCollection, field: str = "villages") -> gpd.GeoDataFrame:
+    """Administrative villages for rule R3 (``village_id``, ``name``, ``population``; points or
+    polygons), ids from ``village_id`` / ``village_code`` / ``id`` / ``code``."""
+    frame = frame_from_geojson(fc, field)
+    kinds = shapely.get_type_id(frame.geometry.to_numpy())
+    if not np.isin(kinds, [0, 3, 6]).all():
+        i = int(np.flatnonzero(~np.isin(kinds, [0, 3, 6]))[0])
+        raise InputError(
+            f"`{field}.features[{i}].geometry` must be a Point, Polygon or MultiPolygon"
+        )
+    if "population" not in frame.columns:
+        raise InputError(
+            f"`{field}.features[0].properties.population` is missing; expected each village's "
+            "population (a number >= 0)"
+        )
+    raw = frame["population"]
+    what = f"`{field}.features.properties.population`"
+    flags = raw.map(lambda v: isinstance(v, bool)).to_numpy()
+    if flags.any():
+        i = int(np.flatnonzero(flags)[0])
+        raise InputError(f"{what} must be a number, got {raw.iloc[i]!r} at feature {i}")
+    ids = _ids(frame, ("village_id", "village_code", "id", "code", "_feature_id"), "v")
+    if len(set(ids)) < len(ids):
+        dup = pd.Series(ids)[pd.Series(ids).duplicated()].tolist()[:5]
+        raise InputError(f"`{field}` village ids must be unique, got duplicates {dup}")
+    name_col = next((c for c in ("name", "village_name") if c in frame.columns), None)
     return gpd.GeoDataFrame(
-        {"unit_id": _ids(frame, ("unit_id", "_feature_id"), "U"), "name": names},
+        {
+            "village_id": ids,
+            "name": _text_column(frame, name_col) if name_col else ids,
+            "population": check_population(raw, what),
+        },
         geometry=frame.geometry.to_numpy(),
+        crs=frame.crs,
+    )
+
+
+def pois_from_geojson(fc: FeatureCollection, field: str = "pois") -> gpd.GeoDataFrame:
+    """Points of interest for rule R4 (activity centres, elderly homes); polygons become
+    points."""
+    frame = frame_from_geojson(fc, field)
+    return gpd.GeoDataFrame(
+        {"poi_id": _ids(frame, ("poi_id", "id", "_feature_id"), "P")},
+        geometry=_points(frame),
         crs=frame.crs,
     )
 
@@ -193,8 +264,13 @@ def _inline_frames(
         inline = getattr(req, field)
         if inline is not None:
             frames[field] = sites_from_geojson(inline, existing=flag, field=field)
+    kind_column = getattr(req, "unit_kind_column", None)
     if req.units is not None:
-        frames["units"] = units_from_geojson(req.units)
+        frames["units"] = units_from_geojson(req.units, kind_column=kind_column)
+    if getattr(req, "villages", None) is not None:
+        frames["villages"] = villages_from_geojson(req.villages)
+    if getattr(req, "pois", None) is not None:
+        frames["pois"] = pois_from_geojson(req.pois)
     return frames
 
 
@@ -215,13 +291,12 @@ def build_scenario(
     max_sites: int | None = None,
 ) -> Scenario:
     """A validated Scenario from a request (inline GeoJSON or dataset ids resolved by
-    ``resolve``, read through the file guard with ``limits``).
+    ``resolve``, read through the file guard with ``limits``), built by
+    :func:`siting.workflow.build_scenario`.
 
     ``max_demand`` / ``max_sites`` enforce the synchronous-solve size limits (413 problems
     pointing at ``POST /v1/jobs``).
     """
-    from geodata import combine_sites
-
     frames = _inline_frames(req, max_demand=max_demand, max_sites=max_sites)
     if "demand" in frames:
         demand = frames["demand"]
@@ -242,17 +317,19 @@ def build_scenario(
         if field not in frames and ref is not None:
             path = resolve(f"{field}_dataset", ref, "sites")
             frames[field] = read_dataset(path, "sites", f"{field}_dataset", limits, existing=flag)
-    if "existing" in frames and "sites" in frames:
-        sites = combine_sites(frames["existing"], frames["sites"])
-    else:
-        sites = frames["existing"] if "existing" in frames else frames["sites"]
-    if max_sites is not None and len(sites) > max_sites:
-        _too_large("sites", len(sites), max_sites)
+    n_sites = sum(len(frames[f]) for f in ("existing", "sites") if f in frames)
+    if max_sites is not None and n_sites > max_sites:
+        _too_large("sites", n_sites, max_sites)
+    existing, candidates = frames.get("existing"), frames.get("sites")
+    if candidates is None:  # existing sites alone: judged / served as they are, none generated
+        existing, candidates = None, existing
 
     units = frames.get("units")
+    kind_column = getattr(req, "unit_kind_column", None)
     if units is None and req.units_dataset is not None:
         path = resolve("units_dataset", req.units_dataset, "units")
-        units = read_dataset(path, "units", "units_dataset", limits)
+        keep = (kind_column,) if kind_column else ()
+        units = read_dataset(path, "units", "units_dataset", limits, keep=keep)
 
     roads = None
     if req.roads_dataset is not None:
@@ -261,9 +338,11 @@ def build_scenario(
             path, "roads", "roads_dataset", limits, mode=req.mode, cache_dir=cache_dir
         )
 
-    n_existing = int(sites["existing"].astype(bool).sum())
     new_sites, p = req.site_count()
     if p is not None:
+        n_existing = sum(
+            int(f["existing"].astype(bool).sum()) for f in (existing, candidates) if f is not None
+        )
         new_sites = p - n_existing
         if new_sites < 0:
             raise InputError(
@@ -275,20 +354,24 @@ def build_scenario(
         from siting.rules import default_rules
 
         rules = default_rules()
-    return Scenario(
-        demand=demand,
-        sites=sites,
+    return workflow.build_scenario(
+        demand,
+        sites=candidates,
+        existing=existing,
+        roads=roads,
+        units=units,
         model=req.model_name(),
         new_sites=new_sites,
         threshold_minutes=req.threshold_minutes,
         mode=req.mode,
-        roads=roads,
-        units=units,
         max_snap_distance=req.max_snap_distance,
         detour_factor=req.detour_factor,
         time_limit=time_limit,
         name=req.name,
         rules=rules,
+        villages=frames.get("villages"),
+        pois=frames.get("pois"),
+        **req.plan_parameters(),
     )
 
 
@@ -308,50 +391,50 @@ def _too_large(what: str, count: int, limit: int) -> None:
 # --------------------------------------------------------------------------- what-if
 def what_if(
     scenario: Scenario, travel: TravelCosts, req: WhatIfRequest, *, time_limit: float
-) -> PlanResult:
-    """Re-solve a job's scenario with changes, reusing its travel times."""
-    sites = scenario.sites
-    ids = sites["site_id"].astype(str)
-    known = set(ids)
-    for field in ("close_sites", "open_sites"):
-        unknown = [s for s in getattr(req, field) if s not in known]
-        if unknown:
+) -> tuple[PlanResult, pd.DataFrame | None]:
+    """A finished job's scenario planned again with the request's changes on its travel times
+    (:func:`siting.workflow.what_if`). On a rules job: the job's plan again, then its edit
+    judged by the rules (:func:`siting.workflow.judge`; with ``replan``, planned by the rules
+    around the edits) and the units whose compliance the edit breaks
+    (:func:`siting.workflow.broken_rules`); ``None`` for a single-model job."""
+    if scenario.model != "rules":
+        if req.replan:
             raise InputError(
-                f"`{field}` has unknown site ids {unknown[:5]}; expected ids of the job's sites "
-                f"(e.g. {sorted(known)[:5]})"
+                f"`replan` is for rules jobs; this job ran model {scenario.model!r}, whose "
+                "what-if always plans again"
             )
-    keep = ~ids.isin(req.close_sites).to_numpy()
-    if not keep.any():
-        raise InputError("`close_sites` removes every site; at least one must remain")
-    new_frame = sites[keep].copy()
-    if req.open_sites:
-        forced = new_frame["site_id"].astype(str).isin(req.open_sites).to_numpy()
-        new_frame.loc[forced, "existing"] = True
-    changes: dict[str, Any] = {
-        "sites": new_frame,
-        "cutoff_minutes": travel.cutoff_minutes,
-        "time_limit": time_limit,
-        "name": f"{scenario.name} (what-if)",
-    }
-    if req.threshold_minutes is not None:
-        if req.threshold_minutes > travel.cutoff_minutes:
+        result = workflow.what_if(
+            scenario,
+            travel,
+            close_sites=req.close_sites,
+            open_sites=req.open_sites,
+            threshold_minutes=req.threshold_minutes,
+            new_sites=req.new_sites,
+            p=req.p,
+            time_limit=time_limit,
+        )
+        return result, None
+    for field in ("new_sites", "p"):
+        if getattr(req, field) is not None:
             raise InputError(
-                f"`threshold_minutes` must be at most {travel.cutoff_minutes:g} (the job's "
-                f"travel-time search cutoff), got {req.threshold_minutes:g}; submit a new job "
-                "for a larger threshold"
+                f"`{field}` is for single-model jobs; on a rules job the rules decide how many "
+                "sites open: give `open_sites` / `close_sites` (and `replan`)"
             )
-        changes["threshold_minutes"] = req.threshold_minutes
-    n_existing = int(new_frame["existing"].astype(bool).sum())
-    if req.p is not None:
-        if req.p < n_existing:
+    job_plan = workflow.run_plan(scenario.replace(time_limit=time_limit), travel=travel).result
+    if req.replan:
+        edited = workflow.what_if(
+            scenario,
+            travel,
+            close_sites=req.close_sites,
+            open_sites=req.open_sites,
+            threshold_minutes=req.threshold_minutes,
+            time_limit=time_limit,
+        )
+    else:
+        if req.threshold_minutes is not None:
             raise InputError(
-                f"`p` counts every open site, existing and forced-open included: it must be at "
-                f"least {n_existing}, got {req.p}"
+                "`threshold_minutes` on a rules job needs `replan: true` (the plan is planned "
+                "again for the new circle)"
             )
-        changes["new_sites"] = req.p - n_existing
-    elif req.new_sites is not None:
-        changes["new_sites"] = req.new_sites
-    elif scenario.model != "lscp" and scenario.new_sites is not None:
-        changes["new_sites"] = min(scenario.new_sites, len(new_frame) - n_existing)
-    sub = travel if keep.all() else travel.restrict_sites(np.flatnonzero(keep))
-    return plan(scenario.replace(**changes), travel=sub)
+        edited = workflow.judge(job_plan, close_sites=req.close_sites, open_sites=req.open_sites)
+    return edited, workflow.broken_rules(job_plan, edited)

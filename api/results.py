@@ -1,5 +1,6 @@
-"""Results out: a plan as an RFC 7946 FeatureCollection with the coverage score, the compliance
-report as JSON, and a job's result folder written atomically."""
+"""Results out: a plan as an RFC 7946 FeatureCollection with the coverage score (and, for a rules
+plan, each site's tier and rule), the compliance report as JSON, a rules plan's touring list,
+and a job's result folder written atomically."""
 
 from __future__ import annotations
 
@@ -18,9 +19,11 @@ from siting.export import geojson_dict, geojson_text
 
 __all__ = [
     "SITE_PROPERTIES",
+    "TOURING_FILE",
     "collection_text",
     "compliance_json",
     "plan_collection",
+    "touring_collection",
     "write_result",
 ]
 
@@ -34,14 +37,26 @@ SITE_PROPERTIES = (
     "covered_population",
     "mean_travel_min",
     "max_travel_min",
+    "tier",
+    "rule",
+    "unit_id",
+    "beds",
+    "physicians",
+    "nurses",
+    "general_practitioners",
+    "public_health_staff",
 )
+#: the file of a job's touring list (a rules plan's ``touring`` layer)
+TOURING_FILE = "touring.geojson"
 
 
 def plan_collection(result: PlanResult, **extra: Any) -> dict[str, Any]:
     """The chosen sites as an RFC 7946 FeatureCollection with the coverage score and the solve
-    status and gap as top-level members."""
+    status and gap as top-level members; a rules plan's sites carry their ``tier`` and the
+    ``rule`` that opened them, R11 beds and staff."""
     sol = result.solution
     members: dict[str, Any] = {
+        "model": result.scenario.model,
         "status": result.status,
         "gap": json_number(sol.gap, 6),
         "objective": json_number(sol.objective, 6),
@@ -57,6 +72,20 @@ def plan_collection(result: PlanResult, **extra: Any) -> dict[str, Any]:
     return jsonable(
         geojson_dict(layer, properties=columns, id_column="site_id", extra=members, name="sites")
     )
+
+
+def touring_collection(result: PlanResult) -> dict[str, Any] | None:
+    """A rules plan's touring-service list (R3) as a FeatureCollection: the villages (or demand
+    points) no fixed facility reaches within the circle, with population and reason; ``None``
+    for a single-model run."""
+    touring = result.touring
+    if touring is None:
+        return None
+    layer = touring.reset_index(drop=True)
+    population = float(layer["population"].sum()) if "population" in layer.columns else 0.0
+    columns = [c for c in layer.columns if c != layer.geometry.name]
+    members = {"entries": len(layer), "population": json_number(population, 3)}
+    return jsonable(geojson_dict(layer, properties=columns, extra=members, name="touring"))
 
 
 def collection_text(doc: dict[str, Any]) -> str:
@@ -89,6 +118,9 @@ def write_result(job_dir: Path, result: PlanResult, summary: dict[str, Any]) -> 
         (tmp / "compliance.json").write_text(
             to_json(compliance_json(result, summary)), encoding="utf-8"
         )
+        touring = touring_collection(result)
+        if touring is not None:
+            (tmp / TOURING_FILE).write_text(collection_text(touring), encoding="utf-8")
         save_result(result, tmp / "files", name="plan", summary=summary)
         save_state(result.scenario, result.travel, tmp / "state")
         with (tmp / SUMMARY_FILE).open("w", encoding="utf-8") as f:

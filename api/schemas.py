@@ -3,10 +3,11 @@
 Requests are strict (``true`` is not a number, ``"5"`` is not an integer) and their cross-field
 rules are part of the JSON schema, so the OpenAPI document says exactly what is accepted:
 
-* a solve/job request is one of four shapes chosen by ``model`` (``lscp``, ``mclp``,
-  ``pmedian``, ``pcenter``; absent means ``mclp`` today): LSCP takes no site count, the others
-  need exactly one of ``new_sites`` / ``p``, and only p-median / p-center accept
-  ``threshold_minutes: null`` (no coverage threshold);
+* a solve/job request is one of five shapes chosen by ``model``: absent (or ``rules``) plans by
+  the planning documents' rules (:class:`RulesRequest`: the rules decide how many sites, so no
+  site count); ``lscp`` takes no site count; ``mclp``, ``pmedian`` and ``pcenter`` need exactly
+  one of ``new_sites`` / ``p``, and only p-median / p-center accept ``threshold_minutes: null``
+  (no coverage threshold);
 * exactly one of ``demand`` / ``demand_dataset``; at least one of the site sources; never both
   the inline and the dataset form of one input;
 * an optional field is left out rather than sent as ``null`` (except ``threshold_minutes``).
@@ -35,6 +36,7 @@ __all__ = [
     "EXAMPLE_DEMAND",
     "EXAMPLE_SITES",
     "SOLVE_REQUEST",
+    "BrokenRule",
     "Coverage",
     "DatasetInfo",
     "DatasetKind",
@@ -48,6 +50,7 @@ __all__ = [
     "PCenterRequest",
     "PMedianRequest",
     "PlanCollection",
+    "RulesRequest",
     "SolveRequest",
     "StorageHealth",
     "WhatIfCollection",
@@ -105,6 +108,11 @@ _NOT_NULL = (
     "p",
     "rules_preset",
     "time_limit",
+    "station_budget",
+    "unit_kind_column",
+    "unit_kind",
+    "villages",
+    "pois",
 )
 
 
@@ -214,8 +222,13 @@ class _RunRequest(BaseModel):
         return getattr(self, "new_sites", None), getattr(self, "p", None)
 
     def model_name(self) -> str:
-        """The model to run."""
-        return str(getattr(self, "model", None) or "mclp")
+        """The model to run (``rules``: by the planning documents' rules)."""
+        return str(getattr(self, "model", None) or "rules")
+
+    def plan_parameters(self) -> dict[str, Any]:
+        """The model-specific :class:`siting.Scenario` parameters besides the inputs and the
+        site count (none for a single model)."""
+        return {}
 
 
 class _CountedRequest(_RunRequest):
@@ -246,16 +259,12 @@ class LscpRequest(_RunRequest):
 
 
 class MclpRequest(_CountedRequest):
-    """Cover the most residents within ``threshold_minutes`` with ``new_sites`` / ``p`` sites
-    (the default model)."""
+    """Cover the most residents within ``threshold_minutes`` with ``new_sites`` / ``p`` sites."""
 
     model_config = ConfigDict(
         json_schema_extra=_schema_rules(_one_of("new_sites", "p")),
     )
-    model: Literal["mclp"] = Field(
-        "mclp",
-        description="The model; absent means mclp (a later version may plan by the rules then).",
-    )
+    model: Literal["mclp"]
     threshold_minutes: float = _threshold()
 
 
@@ -276,15 +285,101 @@ class PCenterRequest(_CountedRequest):
     threshold_minutes: float | None = _threshold()
 
 
+UnitKind = Literal["subdistrict", "township"]
+CountyStep = Literal["R7", "R9", "R10"]
+_COUNT_FIELDS = ("new_sites", "p")
+
+
+class RulesRequest(_RunRequest):
+    """Plan by the planning documents' rules (``model`` absent or ``rules``), in order, on one
+    travel-time matrix: R1 + R5 centres per sub-district (街道) in the 30,000-100,000 band, R2
+    a township health centre per township (乡/镇/苏木), R3 village clinics and the touring list
+    (with ``villages``), R6 the ``threshold_minutes`` circle closed with the fewest new
+    stations (at most ``station_budget``), optional county steps, R11 beds and staff. The rules
+    decide how many sites open: no ``new_sites`` / ``p``. A unit's kind comes from
+    ``unit_kind`` (every unit), ``unit_kind_column`` (or a ``kind`` property of the units),
+    else from its name's suffix."""
+
+    model_config = ConfigDict(json_schema_extra=_schema_rules())
+    model: Literal["rules"] = Field(
+        "rules", description="`rules` (or absent): plan by the planning documents' rules."
+    )
+    threshold_minutes: float = Field(
+        10.0, gt=0, le=600, description="The service circle of rule R6 (minutes)."
+    )
+    station_budget: int | None = Field(
+        None,
+        ge=0,
+        le=100_000,
+        description="The most new stations / village clinics the circle step (R6) may open; "
+        "absent: the fewest that close the circle.",
+    )
+    unit_kind_column: str | None = Field(
+        None,
+        min_length=1,
+        max_length=100,
+        description="The units' property holding each unit's kind (subdistrict / township, or "
+        "街道 / 乡 / 镇 / 苏木); default `kind` when present, else the name's suffix.",
+    )
+    unit_kind: UnitKind | None = Field(
+        None, description="One kind for every unit (overrides the property and the names)."
+    )
+    villages: FeatureCollection | None = Field(
+        None,
+        description="Administrative villages (points or polygons with `population`, optional "
+        "`village_id`, `name`) for rule R3: joint village clinics and the touring list.",
+    )
+    pois: FeatureCollection | None = Field(
+        None, description="Activity centres / elderly homes (points) preferred by rule R4."
+    )
+    county_steps: list[CountyStep] = Field(
+        default_factory=list,
+        max_length=3,
+        description="County rule steps to add: R7 sub-centres, R9 lead hospitals, R10 "
+        "emergency stations.",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_count(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            given = [f for f in _COUNT_FIELDS if f in data]
+            if given:
+                raise ValueError(
+                    f"`{given[0]}` is a site count of a single model; a request without "
+                    "`model` plans by the rules, which decide how many sites open: give "
+                    "`model` (mclp, pmedian, pcenter) or leave the count out"
+                )
+        return data
+
+    def plan_parameters(self) -> dict[str, Any]:
+        """The rule-plan parameters of :class:`siting.Scenario` (villages and pois are frames
+        the caller converts)."""
+        return {
+            "station_budget": self.station_budget,
+            "unit_kind_column": self.unit_kind_column,
+            "unit_kind": self.unit_kind,
+            "county_steps": tuple(self.county_steps),
+        }
+
+
+_MODELS = ("rules", "lscp", "mclp", "pmedian", "pcenter")
+
+
 def _model_tag(value: Any) -> str:
+    """The request shape: by ``model`` (absent: ``rules``); an unknown model is checked against
+    a shape its other fields fit, so the error names `model` alone."""
     if isinstance(value, dict):
-        model = value.get("model", "mclp")
-        return model if model in ("lscp", "mclp", "pmedian", "pcenter") else "mclp"
-    return str(getattr(value, "model", "mclp"))
+        model = value.get("model", "rules")
+        if model in _MODELS:
+            return str(model)
+        return "mclp" if any(f in value for f in _COUNT_FIELDS) else "rules"
+    return str(getattr(value, "model", "rules"))
 
 
 SolveRequest = Annotated[
-    Annotated[LscpRequest, Tag("lscp")]
+    Annotated[RulesRequest, Tag("rules")]
+    | Annotated[LscpRequest, Tag("lscp")]
     | Annotated[MclpRequest, Tag("mclp")]
     | Annotated[PMedianRequest, Tag("pmedian")]
     | Annotated[PCenterRequest, Tag("pcenter")],
@@ -323,6 +418,8 @@ class SiteProperties(BaseModel):
     covered_population: float | None = None
     mean_travel_min: float | None = None
     max_travel_min: float | None = None
+    tier: str | None = Field(None, description="Rules plans: the facility tier of the site.")
+    rule: str | None = Field(None, description="Rules plans: the rule that opened (or kept) it.")
 
 
 class SiteFeature(BaseModel):
@@ -377,6 +474,7 @@ class PlanCollection(BaseModel):
     )
 
     type: Literal["FeatureCollection"]
+    model: str | None = Field(None, description="`rules`, or the single model run.")
     status: Literal["optimal", "feasible", "infeasible", "no_solution"]
     gap: float | None = None
     objective: float | None = None
@@ -395,11 +493,26 @@ class CoverageDifference(BaseModel):
     covered_weight: float | None
 
 
+class BrokenRule(BaseModel):
+    """An admin unit whose compliance the what-if edit makes worse than the job's plan."""
+
+    unit_id: str
+    name: str
+    status_before: str | None = None
+    status_after: str
+    rules: str = Field(description="What the edit breaks: `R1/R2 centres`, `R1 band`, `R6 circle`.")
+    reason: str
+
+
 class WhatIfCollection(PlanCollection):
-    """A what-if result: the chosen sites plus the job's coverage and the difference."""
+    """A what-if result: the chosen sites plus the job's coverage and the difference; for a
+    rules job also the units whose compliance the edit breaks (``broken_rules``) and the
+    edited plan's compliance counts."""
 
     base_coverage: Coverage | None = None
     coverage_difference: CoverageDifference
+    broken_rules: list[BrokenRule] | None = None
+    compliance: dict[str, Any] | None = None
 
 
 def _what_if_schema(schema: dict[str, Any]) -> None:
@@ -409,7 +522,9 @@ def _what_if_schema(schema: dict[str, Any]) -> None:
 
 
 class WhatIfRequest(BaseModel):
-    """Changes to a finished job's scenario; travel times are reused."""
+    """Changes to a finished job's scenario; travel times are reused. On a rules job the edits
+    are judged by the rules (or planned around with ``replan``); ``new_sites`` / ``p`` are for
+    single-model jobs."""
 
     model_config = ConfigDict(
         extra="forbid",
@@ -433,6 +548,11 @@ class WhatIfRequest(BaseModel):
         None, gt=0, le=600, description="Within the job's travel-time search cutoff."
     )
     time_limit: float | None = Field(None, gt=0, le=86_400)
+    replan: bool = Field(
+        False,
+        description="Rules jobs: plan by the rules again around the edits (true), or judge the "
+        "job's plan with the edits as they are, opening nothing new (false, the default).",
+    )
 
     @field_validator("new_sites", "p", "threshold_minutes", "time_limit", mode="before")
     @classmethod

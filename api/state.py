@@ -2,8 +2,9 @@
 
 A job's ``result/state/`` folder holds ``manifest.json`` (format name, version, the scenario's
 parameters, the frames' columns and CRS) and one ``.npz`` per table (``demand``, ``sites``,
-``units``: columns as typed arrays, geometries as WKB; ``travel``: the sparse travel-time
-matrix and its labels). Loading uses ``allow_pickle=False``, so a state file can hold no code.
+``units``, and a rules plan's ``villages`` and ``pois``: columns as typed arrays, geometries as
+WKB; ``travel``: the sparse travel-time matrix and its labels, and a rules plan's villages ×
+sites matrix). Loading uses ``allow_pickle=False``, so a state file can hold no code.
 The road network is not kept: a what-if re-solve reuses the travel-time matrix and never
 searches the network again.
 """
@@ -30,7 +31,9 @@ __all__ = ["STATE_FORMAT", "STATE_VERSION", "StateError", "load_state", "save_st
 logger = logging.getLogger(__name__)
 
 STATE_FORMAT = "siting-whatif-state"
-STATE_VERSION = 1
+STATE_VERSION = 2
+#: versions :func:`load_state` reads (1: before rules plans; its jobs are single-model runs)
+_READABLE = (1, 2)
 _MANIFEST = "manifest.json"
 _PARAMETERS = (
     "model",
@@ -46,6 +49,11 @@ _PARAMETERS = (
     "mip_gap",
     "name",
     "options",
+    "unit_kind_column",
+    "unit_kind",
+    "station_budget",
+    "county_steps",
+    "strict",
 )
 
 
@@ -111,20 +119,31 @@ def save_state(scenario: Scenario, travel: TravelCosts, folder: str | Path) -> P
     frames: dict[str, Any] = {
         "demand": _save_frame(scenario.demand, out / "demand.npz"),
         "sites": _save_frame(scenario.sites, out / "sites.npz"),
-        "units": None if scenario.units is None else _save_frame(scenario.units, out / "units.npz"),
     }
+    for name in ("units", "villages", "pois"):
+        frame = getattr(scenario, name)
+        frames[name] = None if frame is None else _save_frame(frame, out / f"{name}.npz")
     costs = travel.costs
-    with (out / "travel.npz").open("wb") as f:
-        np.savez_compressed(
-            f,
-            indptr=costs.indptr,
-            indices=costs.indices,
-            data=costs.data,
-            demand_snapped=np.asarray(travel.demand_snapped, dtype=bool),
-            site_snapped=np.asarray(travel.site_snapped, dtype=bool),
-            demand_ids=np.asarray(travel.demand_ids).astype(str),
-            site_ids=np.asarray(travel.site_ids).astype(str),
+    arrays: dict[str, np.ndarray] = {
+        "indptr": costs.indptr,
+        "indices": costs.indices,
+        "data": costs.data,
+        "demand_snapped": np.asarray(travel.demand_snapped, dtype=bool),
+        "site_snapped": np.asarray(travel.site_snapped, dtype=bool),
+        "demand_ids": np.asarray(travel.demand_ids).astype(str),
+        "site_ids": np.asarray(travel.site_ids).astype(str),
+    }
+    villages = travel.village_costs
+    if villages is not None and travel.village_ids is not None:
+        arrays.update(
+            village_indptr=villages.indptr,
+            village_indices=villages.indices,
+            village_data=villages.data,
+            village_shape=np.asarray(villages.shape, dtype=np.int64),
+            village_ids=np.asarray(travel.village_ids).astype(str),
         )
+    with (out / "travel.npz").open("wb") as f:
+        np.savez_compressed(f, **arrays)  # type: ignore[arg-type]
     manifest = {
         "format": STATE_FORMAT,
         "version": STATE_VERSION,
@@ -161,21 +180,34 @@ def load_state(folder: str | Path) -> tuple[Scenario, TravelCosts]:
         ) from None
     except (OSError, ValueError) as exc:
         raise StateError(f"the job's what-if state is unreadable ({exc})") from None
-    if manifest.get("format") != STATE_FORMAT or manifest.get("version") != STATE_VERSION:
+    if manifest.get("format") != STATE_FORMAT or manifest.get("version") not in _READABLE:
         raise StateError(
             f"the job's what-if state is {manifest.get('format')!r} version "
-            f"{manifest.get('version')!r}; this service reads {STATE_FORMAT!r} version "
-            f"{STATE_VERSION}: submit the job again"
+            f"{manifest.get('version')!r}; this service reads {STATE_FORMAT!r} versions "
+            f"{', '.join(map(str, _READABLE))}: submit the job again"
         )
     try:
         frames = manifest["frames"]
         demand = _load_frame(root, frames["demand"])
         sites = _load_frame(root, frames["sites"])
-        units = None if frames["units"] is None else _load_frame(root, frames["units"])
+        optional: dict[str, Any] = {
+            name: None if frames.get(name) is None else _load_frame(root, frames[name])
+            for name in ("units", "villages", "pois")
+        }
         info = manifest["travel"]
         with np.load(root / info["file"], allow_pickle=False) as z:
             shape = (int(info["shape"][0]), int(info["shape"][1]))
             costs = CostMatrix(z["indptr"], z["indices"], z["data"], shape)
+            village_costs, village_ids = None, None
+            if "village_ids" in z.files:
+                vshape = z["village_shape"]
+                village_costs = CostMatrix(
+                    z["village_indptr"],
+                    z["village_indices"],
+                    z["village_data"],
+                    (int(vshape[0]), int(vshape[1])),
+                )
+                village_ids = z["village_ids"].astype(object)
             travel = TravelCosts(
                 costs=costs,
                 cutoff_minutes=float(info["cutoff_minutes"]),
@@ -187,6 +219,8 @@ def load_state(folder: str | Path) -> tuple[Scenario, TravelCosts]:
                 demand_ids=z["demand_ids"].astype(object),
                 site_ids=z["site_ids"].astype(object),
                 seconds=float(info["seconds"]),
+                village_costs=village_costs,
+                village_ids=village_ids,
             )
     except (OSError, ValueError, KeyError) as exc:
         raise StateError(
@@ -197,6 +231,8 @@ def load_state(folder: str | Path) -> tuple[Scenario, TravelCosts]:
         from siting.rules import default_rules
 
         rules = default_rules()
-    params = manifest["scenario"]
-    scenario = Scenario(demand=demand, sites=sites, units=units, rules=rules, **params)
+    params = dict(manifest["scenario"])
+    if "county_steps" in params:
+        params["county_steps"] = tuple(params["county_steps"])
+    scenario = Scenario(demand=demand, sites=sites, rules=rules, **optional, **params)
     return scenario, travel

@@ -34,7 +34,7 @@ from api.state import load_state
 from api.storage import RESULT_DIR, Storage, StorageFault, now_iso, storage_fault
 from api.uploads import storage_resolver, validate_upload
 from geodata.guard import GuardLimits, parse_json
-from siting import SitingError, plan
+from siting import SitingError, workflow
 from siting._json import jsonable
 
 __all__ = [
@@ -65,7 +65,7 @@ _PRELOADED = (
 
 #: exit code of a job process that could not record the job's end (the server records it)
 JOB_EXIT_UNRECORDED = 75
-_MODEL_TAGS = ("lscp", "mclp", "pmedian", "pcenter")
+_MODEL_TAGS = ("rules", "lscp", "mclp", "pmedian", "pcenter")
 _WHAT_IF = TypeAdapter(WhatIfRequest)
 _REFS = {
     "demand_dataset": "population",
@@ -127,7 +127,7 @@ def solve(ctx: TaskContext, body: bytes) -> bytes:
         max_demand=ctx.max_demand,
         max_sites=ctx.max_sites,
     )
-    return collection_text(plan_collection(plan(scenario))).encode("utf-8")
+    return collection_text(plan_collection(workflow.run_plan(scenario).result)).encode("utf-8")
 
 
 def prepare_job(ctx: TaskContext, body: bytes) -> tuple[bytes, dict[str, tuple[str, str]]]:
@@ -142,12 +142,14 @@ def prepare_job(ctx: TaskContext, body: bytes) -> tuple[bytes, dict[str, tuple[s
         if getattr(req, field) is not None
     }
     stored = req.model_dump(mode="json", exclude_unset=True)
+    stored["model"] = req.model_name()  # explicit: what an absent `model` means may change
     return json.dumps(stored, ensure_ascii=False, allow_nan=False).encode("utf-8"), refs
 
 
 def what_if_task(ctx: TaskContext, job_id: str, body: bytes, base: dict[str, Any] | None) -> bytes:
     """``POST /v1/jobs/{id}/what-if``: the re-solve as GeoJSON bytes, with the job's coverage
-    (``base``) and the difference."""
+    (``base``) and the difference; on a rules job also the units whose compliance the edit
+    breaks (``broken_rules``) and the edited plan's compliance counts."""
     req = parse_body(body, _WHAT_IF)
     folder = _storage(ctx).job_dir(job_id) / RESULT_DIR / "state"
     try:
@@ -161,7 +163,7 @@ def what_if_task(ctx: TaskContext, job_id: str, body: bytes, base: dict[str, Any
             value=job_id,
             expected="a job finished by this version of the service",
         ) from None
-    result = what_if(scenario, travel, req, time_limit=capped(req.time_limit, ctx.time_cap))
+    result, broken = what_if(scenario, travel, req, time_limit=capped(req.time_limit, ctx.time_cap))
     new = result.coverage.as_dict() if result.coverage is not None else None
     diff: dict[str, float | None] = {"share": None, "covered_weight": None}
     if base and new:
@@ -169,7 +171,16 @@ def what_if_task(ctx: TaskContext, job_id: str, body: bytes, base: dict[str, Any
             "share": round(new["share"] - base["share"], 6),
             "covered_weight": round(new["covered_weight"] - base["covered_weight"], 3),
         }
-    doc = plan_collection(result, base_coverage=base, coverage_difference=diff)
+    extra: dict[str, Any] = {}
+    if broken is not None:
+        counts = result.summary().get("compliance")
+        extra = {
+            "broken_rules": jsonable(broken.to_dict("records")),
+            "compliance": None
+            if counts is None
+            else jsonable({k: v for k, v in counts.items() if k != "table"}),
+        }
+    doc = plan_collection(result, base_coverage=base, coverage_difference=diff, **extra)
     return collection_text(doc).encode("utf-8")
 
 
@@ -178,6 +189,14 @@ def check_upload(
 ) -> dict[str, Any]:
     """``POST /v1/datasets``: an uploaded file checked and read; its metadata."""
     return validate_upload(kind, Path(path), ctx.limits, crs=crs, filename=filename)
+
+
+def _stored_request(doc: dict[str, Any]) -> dict[str, Any]:
+    """A stored job request as sent; one stored before rules plans (no `model`, a site count)
+    was an MCLP run."""
+    if "model" not in doc and any(k in doc for k in ("new_sites", "p")):
+        return {**doc, "model": "mclp"}
+    return doc
 
 
 def run_job(ctx: TaskContext, job_id: str, worker: str) -> None:
@@ -200,7 +219,7 @@ def run_job(ctx: TaskContext, job_id: str, worker: str) -> None:
 
     try:
         update(message="loading inputs")
-        req = SOLVE_REQUEST.validate_python(storage.job_request(job_id))
+        req = SOLVE_REQUEST.validate_python(_stored_request(storage.job_request(job_id)))
         scenario = build_scenario(
             req,
             storage_resolver(storage, None),
@@ -208,7 +227,7 @@ def run_job(ctx: TaskContext, job_id: str, worker: str) -> None:
             time_limit=capped(req.time_limit, ctx.time_cap),
             cache_dir=storage.root / "networks",
         )
-        result = plan(scenario, progress=progress)
+        result = workflow.run_plan(scenario, progress=progress).result
         update(progress=0.95, message="writing results")
         summary = jsonable(result.summary())
         write_result(storage.job_dir(job_id), result, summary)

@@ -205,7 +205,7 @@ def _loader(kind: str, check: DatasetCheck, options: dict[str, Any]) -> Any:
     if kind == "units":
         from geodata import load_boundaries
 
-        return load_boundaries(path)
+        return load_boundaries(path, keep=tuple(options.get("keep", ())))
     from geodata.network import load_or_build_network
 
     return load_or_build_network(path, options["mode"], options["cache_dir"])
@@ -214,7 +214,8 @@ def _loader(kind: str, check: DatasetCheck, options: dict[str, Any]) -> Any:
 def read_dataset(path: Path, kind: str, what: str, limits: GuardLimits, **options: Any) -> Any:
     """A stored dataset read with its domain loader, after the guard checked the file and
     inside the GDAL sandbox; errors name ``what`` (the request field). ``options``:
-    ``population_property``, ``existing`` (sites), ``mode`` and ``cache_dir`` (roads)."""
+    ``population_property``, ``existing`` (sites), ``keep`` (unit columns to keep besides
+    ``kind``), ``mode`` and ``cache_dir`` (roads)."""
     check = check_dataset(path, _guard_kind(kind, path), limits)
     try:
         with gdal_sandbox():

@@ -63,6 +63,7 @@ def _city_job_body(c: TestClient, files: dict[str, Path], **headers: str) -> dic
         "sites_dataset": ids["candidates.geojson"],
         "existing_dataset": ids["existing.geojson"],
         "units_dataset": ids["subdistricts.geojson"],
+        "model": "mclp",
         "new_sites": 2,
         "rules_preset": "inner_mongolia",
     }

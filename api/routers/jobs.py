@@ -1,5 +1,6 @@
 """/v1/jobs: queued planning runs of the caller's tenant, their status, results (GeoJSON,
-GeoPackage, compliance) and what-if re-solves that reuse a finished job's travel times."""
+GeoPackage, compliance, a rules plan's touring list) and what-if re-solves that reuse a finished
+job's travel times."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from fastapi.responses import FileResponse
 from api import tasks
 from api.dependencies import Jobs, Pool, Reader, SettingsDep, Store, Writer, task_context
 from api.problems import ApiProblem
+from api.results import TOURING_FILE
 from api.routers.common import (
     GEOJSON,
     GeoJSONResponse,
@@ -44,7 +46,7 @@ _PREPARE_TIMEOUT_S = 300.0
 _JOB_LINK = {"operationId": "get_job", "parameters": {"job_id": "$response.body#/id"}}
 
 
-def _links(job_id: str, status: str) -> dict[str, str]:
+def _links(job_id: str, status: str, summary: dict[str, Any] | None = None) -> dict[str, str]:
     base = f"/v1/jobs/{job_id}"
     links = {"self": base}
     if status == "done":
@@ -54,12 +56,14 @@ def _links(job_id: str, status: str) -> dict[str, str]:
             compliance=f"{base}/compliance",
             what_if=f"{base}/what-if",
         )
+        if isinstance(summary, dict) and "touring" in summary:
+            links["touring"] = f"{base}/touring"
     return links
 
 
 def _info(record: dict[str, Any]) -> JobInfo:
     fields = {k: v for k, v in record.items() if k not in ("owner", "worker")}
-    return JobInfo(**fields, links=_links(record["id"], record["status"]))
+    return JobInfo(**fields, links=_links(record["id"], record["status"], record.get("summary")))
 
 
 def _record(storage: Storage, job_id: UUID, scope: str | None) -> dict[str, Any]:
@@ -107,6 +111,7 @@ def _finished(storage: Storage, job_id: UUID, scope: str | None) -> dict[str, An
                 "GetJobResult": {**_JOB_LINK, "operationId": "job_result"},
                 "GetJobGeoPackage": {**_JOB_LINK, "operationId": "job_geopackage"},
                 "GetJobCompliance": {**_JOB_LINK, "operationId": "job_compliance"},
+                "GetJobTouring": {**_JOB_LINK, "operationId": "job_touring"},
                 "WhatIf": {**_JOB_LINK, "operationId": "job_what_if"},
             },
         },
@@ -206,8 +211,12 @@ def job_geopackage(job_id: UUID, principal: Reader, storage: Store) -> FileRespo
     operation_id="job_compliance",
 )
 def job_compliance(job_id: UUID, principal: Reader, storage: Store) -> dict[str, Any]:
-    """Per admin unit: required vs planned centres, band status, coverage within the service
-    circle, touring-service population (needs admin units in the job's input)."""
+    """Per admin unit (``units``, one row each): ``unit_id``, ``name``, ``kind``,
+    ``population``, ``required_centres``, ``planned_centres``, ``shortfall``,
+    ``centres_below_band`` / ``centres_within_band`` / ``centres_above_band``, ``flag``,
+    ``covered_population``, ``coverage_share``, ``population_beyond``, ``touring_population``,
+    ``status`` (ok / flagged / the problems), ``reason`` and ``rules``; ``summary`` holds the
+    counts. Needs admin units in the job's input."""
     _finished(storage, job_id, principal.scope)
     path = storage.job_dir(str(job_id)) / RESULT_DIR / "compliance.json"
     doc: dict[str, Any] = json.loads(path.read_text("utf-8"))
@@ -221,6 +230,38 @@ def job_compliance(job_id: UUID, principal: Reader, storage: Store) -> dict[str,
             expected="a job run with admin units",
         )
     return doc
+
+
+@router.get(
+    "/{job_id}/touring",
+    response_class=GeoJSONResponse,
+    responses={
+        200: {
+            "description": "The touring-service list as GeoJSON",
+            "content": {GEOJSON: {"schema": {"type": "object"}}},
+        },
+        **problems(401, 404, 409, 422),
+    },
+    summary="Touring-service list of a rules plan (GeoJSON)",
+    operation_id="job_touring",
+)
+def job_touring(job_id: UUID, principal: Reader, storage: Store) -> FileResponse:
+    """A rules job's touring-service list (rule R3): the villages (or, without villages, the
+    demand points) that no fixed facility reaches within the circle, each with its
+    ``population``, ``reason`` and ``rule``; ``entries`` and ``population`` are top-level
+    members. A single-model job has none (404)."""
+    _finished(storage, job_id, principal.scope)
+    path = storage.job_dir(str(job_id)) / RESULT_DIR / TOURING_FILE
+    if not path.is_file():
+        raise ApiProblem(
+            404,
+            "No touring list",
+            f"job {job_id} is not a rules plan, so it has no touring-service list; submit it "
+            "without `model` (or with `model: rules`)",
+            field="model",
+            expected="a job planned by the rules",
+        )
+    return FileResponse(path, media_type=GEOJSON)
 
 
 @router.post(
@@ -241,7 +282,10 @@ async def job_what_if(
 ) -> Response:
     """Re-solve the job's scenario with sites opened or closed, ``new_sites`` / ``p`` or the
     threshold changed, reusing its travel times; returns the chosen sites with the new
-    coverage, the job's coverage (``base_coverage``) and the ``coverage_difference``."""
+    coverage, the job's coverage (``base_coverage``) and the ``coverage_difference``. On a
+    rules job the edit is judged by the rules (nothing new opens; ``replan: true`` plans by the
+    rules again around it) and ``broken_rules`` lists the units whose compliance it makes
+    worse (``R1/R2 centres`` short, ``R1 band``, ``R6 circle``) with the reason."""
     body = await request.body()
     record = await asyncio.to_thread(_finished, storage, job_id, principal.scope)
     base = (record["summary"] or {}).get("coverage")
