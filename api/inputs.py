@@ -27,6 +27,7 @@ from api.schemas import WhatIfRequest
 from api.uploads import Resolver, check_frame, check_population, read_dataset
 from geodata.guard import GuardLimits
 from siting import InputError, PlanResult, Scenario, workflow
+from siting.kinds import unit_kinds
 from siting.travel import TravelCosts
 
 __all__ = [
@@ -266,7 +267,9 @@ def _inline_frames(
             frames[field] = sites_from_geojson(inline, existing=flag, field=field)
     kind_column = getattr(req, "unit_kind_column", None)
     if req.units is not None:
-        frames["units"] = units_from_geojson(req.units, kind_column=kind_column)
+        frames["units"] = units = units_from_geojson(req.units, kind_column=kind_column)
+        if req.model_name() == "rules":  # a kind the rules do not know is a 422 now
+            unit_kinds(units, column=kind_column, force=getattr(req, "unit_kind", None))
     if getattr(req, "villages", None) is not None:
         frames["villages"] = villages_from_geojson(req.villages)
     if getattr(req, "pois", None) is not None:
