@@ -99,8 +99,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="siting",
         summary="Primary-care facility siting: candidate sites and a coverage score.",
         description=(
-            "Coverage (LSCP, MCLP) and p-median / p-center models on population grids and road "
-            "networks. Inputs are GeoJSON (WGS84 lon/lat, RFC 7946) or uploaded datasets. "
+            "Planning by the Inner Mongolia planning documents' rules (a request without `model`), "
+            "or one coverage (LSCP, MCLP) or p-median / p-center model, on population grids and "
+            "road networks. Inputs are GeoJSON (WGS84 lon/lat, RFC 7946) or uploaded datasets. "
             "Errors are RFC 9457 problem+json naming the field, the bad value and what was "
             "expected. Send the API key in the `X-API-Key` header; each key sees only its "
             "tenant's datasets and jobs."
@@ -168,8 +169,9 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
     solve = SOLVE_REQUEST.json_schema(ref_template=_REF)
     solve["examples"] = [SOLVE_EXAMPLE]
     solve["description"] = (
-        "One planning run; its shape depends on `model` (absent: mclp). Inputs are inline "
-        "GeoJSON or ids of uploaded datasets; optional fields are left out, not null."
+        "One planning run; its shape depends on `model` (absent: plan by the planning documents' "
+        "rules). Inputs are inline GeoJSON or ids of uploaded datasets; optional fields are "
+        "left out, not null."
     )
     for name, schema in (
         ("SolveRequest", solve),

@@ -217,3 +217,32 @@ def test_model_job_has_no_touring_list(c: TestClient) -> None:
     assert problem(c.get(f"/v1/jobs/{job}/touring"), 404)["field"] == "model"
     r = c.post(f"/v1/jobs/{job}/what-if", json={"close_sites": ["c1"]})
     assert r.status_code == 200 and "broken_rules" not in r.json()  # a model job: no rules
+
+
+def test_rules_job_with_villages_keeps_them_for_what_if(c: TestClient) -> None:
+    """Villages (R3) go on the touring list and survive the job's what-if state (their travel
+    times are stored with the sites')."""
+    villages = fc(
+        [
+            (LON + 0.035, LAT + 0.005, {"village_id": "v1", "name": "近村", "population": 300}),
+            (LON + 0.048, LAT + 0.009, {"village_id": "v2", "name": "远村", "population": 200}),
+        ]
+    )
+    job = c.post("/v1/jobs", json=_rules_body(villages=villages)).json()["id"]
+    assert wait(c, job)["status"] == "done"
+    t = c.get(f"/v1/jobs/{job}/touring").json()
+    by_id = {f["properties"]["id"]: f["properties"] for f in t["features"]}
+    assert by_id["v2"]["kind"] == "village" and by_id["v2"]["name"] == "远村"
+    assert by_id["v2"]["reason"] == "no clinic within 10 min"
+    r = c.post(f"/v1/jobs/{job}/what-if", json={"close_sites": ["t1"]})
+    assert r.status_code == 200, r.text
+    (broken,) = r.json()["broken_rules"]
+    assert broken["unit_id"] == "B" and "R1/R2 centres" in broken["rules"]
+
+
+def test_a_job_stored_without_model_and_with_a_count_runs_as_mclp() -> None:
+    from api.tasks import _stored_request
+
+    assert _stored_request({"new_sites": 2})["model"] == "mclp"
+    assert "model" not in _stored_request({"threshold_minutes": 10})
+    assert _stored_request({"model": "pmedian", "p": 2})["model"] == "pmedian"
