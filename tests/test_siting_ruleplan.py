@@ -389,6 +389,9 @@ def test_baseline_and_what_if_show_the_rules_an_edit_breaks() -> None:
     broken = broken_rules(run.result, edited)
     assert broken["unit_id"].tolist() == ["U1"]
     assert broken["rules"].iloc[0] == "R1/R2 centres, R1 band, R6 circle"
+    # every centre closed: the judged plan says it opens nothing new (a candidate exists)
+    bare = judge(run.result, close_sites=["C_east", "E1"]).compliance.iloc[0]
+    assert bare.shortfall == 2 and "a judged plan opens nothing new (R1)" in bare.reason
     # re-planning by the rules around the closure uses what is left: none inside, listed
     again = what_if(scenario, run.travel, close_sites=["C_east"])
     assert again.compliance.iloc[0].shortfall == 1

@@ -49,8 +49,10 @@ def place_centres(state: State, progress: Progress | None) -> None:
         if p == 0:
             state.note_unit(
                 u,
-                "no existing centre and no candidate site inside the unit: R1 cannot place "
-                "its centre",
+                "no centre open in the unit, and a judged plan opens nothing new (R1)"
+                if state.judge_only
+                else "no existing centre and no candidate site inside the unit: R1 cannot "
+                "place its centre",
             )
             continue
         if existing.sum() > need:
