@@ -181,7 +181,8 @@ class PlanResult:
         self, *, assignment_lines: bool = True, demand: str = "auto"
     ) -> dict[str, gpd.GeoDataFrame]:
         """GeoDataFrames for export: ``sites``, ``candidates``, ``demand`` (points),
-        ``assignments``, ``uncoverable`` (one-model runs with residents no site covers),
+        ``assignments`` (a line from each assigned demand point to its site; none for a point
+        at its site), ``uncoverable`` (one-model runs with residents no site covers),
         ``service_areas`` (network runs), ``touring`` and ``village_groups`` (rules plans),
         ``admin_units`` and ``compliance`` (the compliance table on the unit polygons; when
         units were given).
@@ -253,13 +254,16 @@ class PlanResult:
         start = assigned.geometry.to_numpy()
         coords_a = shapely.get_coordinates(start)
         coords_b = shapely.get_coordinates(end)
-        lines = shapely.linestrings(np.stack([coords_a, coords_b], axis=1))
+        # a resident at the site itself has no line to draw (a zero-length line is invalid
+        # in some GIS software and invisible in all)
+        keep = np.any(coords_a != coords_b, axis=1)
+        lines = shapely.linestrings(np.stack([coords_a[keep], coords_b[keep]], axis=1))
         return gpd.GeoDataFrame(
             {
-                "demand_id": assigned["demand_id"].to_numpy(),
-                "site_id": assigned["site_id"].to_numpy(),
-                "population": assigned["population"].to_numpy(),
-                "travel_time_min": assigned["travel_time_min"].to_numpy(),
+                "demand_id": assigned["demand_id"].to_numpy()[keep],
+                "site_id": assigned["site_id"].to_numpy()[keep],
+                "population": assigned["population"].to_numpy()[keep],
+                "travel_time_min": assigned["travel_time_min"].to_numpy()[keep],
             },
             geometry=lines,
             crs=self.sites.crs,

@@ -335,8 +335,16 @@ def test_geopackage_round_trip_with_styles(tmp_path: Path) -> None:
     assert sorted(r[0] for r in rows) == ["admin_units", "assignments", "sites"]  # no others
     for table, geom_col, style_name, qml, default in rows:
         assert geom_col == geom_cols[table] == "geom"
-        assert style_name == table and qml == styles[table] and default == 1
-        assert ET.fromstring(qml).tag == "qgis"
+        assert style_name == table and default == 1
+        root, given = ET.fromstring(qml), ET.fromstring(styles[table])
+        assert root.tag == "qgis"
+        # the given style, with an alias added for every field it had none for
+        assert ET.tostring(root.find("renderer-v2")) == ET.tostring(given.find("renderer-v2"))
+        aliases = {a.get("field"): a.get("name") for a in root.iter("alias")}
+        assert set(aliases) >= set(expected_fields[table])
+        assert aliases["site_id" if table != "admin_units" else "unit_id"].endswith(" id")
+        if table == "sites":
+            assert aliases["capacity"] == "capacity" and aliases["flag"] == "标记 / flag"
     assert contents["layer_styles"] == "attributes"
     via_gdal = pyogrio.read_dataframe(path, layer="layer_styles")
     assert sorted(via_gdal["f_table_name"]) == ["admin_units", "assignments", "sites"]

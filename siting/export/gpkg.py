@@ -20,6 +20,7 @@ import pyproj
 from siting._json import jsonable, to_json
 from siting.export._frames import check_gdf, to_crs
 from siting.export._geojson import column_json_values
+from siting.export.styles import add_field_aliases
 from siting_errors import CRSError, InputError
 
 __all__ = ["check_layer_names", "save_geopackage"]
@@ -28,6 +29,31 @@ logger = logging.getLogger(__name__)
 
 _RESERVED_TABLE_PREFIXES = ("gpkg_", "rtree_", "sqlite_")
 _STYLES_TABLE = "layer_styles"
+
+#: The geometry type an empty standard layer is declared with (a layer with shapes gets the
+#: type of its shapes), so that GIS software opens it typed instead of ``Unknown``.
+STANDARD_GEOMETRY_TYPES: dict[str, str] = {
+    "sites": "Point",
+    "candidates": "Point",
+    "demand": "Point",
+    "uncoverable": "Point",
+    "touring": "Point",
+    "village_groups": "Point",
+    "assignments": "LineString",
+    "service_areas": "MultiPolygon",
+    "demand_grid": "Polygon",
+    "admin_units": "MultiPolygon",
+    "compliance": "MultiPolygon",
+}
+
+
+def _geometry_type(frame: gpd.GeoDataFrame, name: str) -> str | None:
+    """``None`` (pyogrio infers it, promoting mixed single and multi parts to multi) when the
+    layer has shapes, else the standard layer's type (``Unknown`` for other layers)."""
+    geoms = frame.geometry
+    if bool((geoms.notna() & ~geoms.is_empty).any()):
+        return None
+    return STANDARD_GEOMETRY_TYPES.get(name, "Unknown")
 
 
 def check_layer_names(names: Iterable[Any], *, what: str = "`layers`") -> list[str]:
@@ -225,7 +251,10 @@ def save_geopackage(
         crs: the CRS every layer is written in (default EPSG:4326); ``None`` keeps each
             layer's own CRS.
 
-    Field names are the column names as given (Chinese included); mixed object columns are
+    Every field of a styled layer gets an alias in its style (the bilingual one of a known
+    field, else the name with spaces); an empty layer is declared with its standard geometry
+    type (:data:`STANDARD_GEOMETRY_TYPES`). Field names are the column names as given
+    (Chinese included); mixed object columns are
     written as text, durations as ISO 8601 text. A data column named ``fid`` or ``geom`` is
     kept by naming the FID / geometry column differently.
 
@@ -265,11 +294,20 @@ def save_geopackage(
                 tmp,
                 layer=name,
                 driver="GPKG",
+                geometry_type=_geometry_type(frame, name),
                 # GeoPackage 1.2: read without warnings by older GDAL / QGIS too
                 dataset_options=None if geometry_columns else {"VERSION": "1.2"},
                 layer_options={"FID": fid, "GEOMETRY_NAME": geometry},
             )
             geometry_columns[name] = geometry
+        # every field of a styled layer gets a readable alias in its style
+        style_map = {
+            layer: add_field_aliases(
+                qml, layer, [c for c in frames[layer][0].columns if c != "geometry"]
+            )
+            for layer, qml in style_map.items()
+            if layer in frames
+        }
         n_styles = _write_styles(tmp, style_map, geometry_columns)
         tmp.replace(p)
     finally:

@@ -6,11 +6,11 @@ from __future__ import annotations
 import logging
 import math
 import xml.etree.ElementTree as ET
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from siting_errors import InputError
 
-__all__ = ["default_styles", "field_aliases"]
+__all__ = ["add_field_aliases", "default_styles", "field_alias", "field_aliases"]
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +52,40 @@ _COMMON_ALIASES: dict[str, str] = {
     "points": "需求点数 / demand points",
     "unreachable_population": "不可达人口 / residents with no route",
     "uncoverable_population": "任何设施都覆盖不到的人口 / residents no site covers",
+    # rules plans (issue 16): tiers, rules, staffing (R11), touring service and village groups
+    "tier": "设施层级 / facility tier",
+    "rule": "依据规则 / rule",
+    "unit_kind": "行政区类型 / admin unit kind",
+    "kind": "类型 / kind",
+    "nearest_population": "以其为最近设施的人口 / residents nearest to it",
+    "beds": "床位数（R11）/ beds (R11)",
+    "physicians": "执业医师数（R11）/ physicians (R11)",
+    "nurses": "护士数（R11）/ nurses (R11)",
+    "general_practitioners": "全科医生数（R11）/ general practitioners (R11)",
+    "public_health_staff": "公共卫生人员数（R11）/ public-health staff (R11)",
+    "centre_id": "所属服务中心编号 / centre id",
+    "touring": "巡回医疗服务 / touring service",
+    "id": "编号 / id",
+    "clinic_minutes": "到最近村卫生室时间（分钟）/ time to the nearest clinic (min)",
+    "reason": "原因 / reason",
+    "village": "村 / village",
+    "villages": "村数 / villages",
+    "group_id": "村组编号 / village group id",
+    "site": "设施序号 / site index",
+    "site_label": "设施所在村 / site village",
+    "weighted_cost": "人口加权出行时间 / population-weighted travel time",
+    "mean_cost": "平均出行时间 / mean travel time",
+    "unreached_population": "不可达人口 / residents not reached",
+    # region plans (siting plan-region): per-unit run records
+    "cross_border_population": "跨界服务人口 / residents served across the unit border",
+    "run_status": "运行状态 / run status",
+    "error": "错误 / error",
+    "cached": "取自缓存 / from the cache",
+    "seconds": "用时（秒）/ seconds",
+    "worker": "计算节点 / worker",
+    "solve_status": "求解状态 / solver status",
+    "solve_coverage_share": "求解覆盖率 / solver coverage share",
+    "adcode": "行政区划代码 / admin code",
 }
 _LAYER_FIELDS: dict[str, tuple[str, ...]] = {
     "sites": (
@@ -119,9 +153,39 @@ _LAYER_ALIASES: dict[str, dict[str, str]] = {
 def field_aliases(layer: str) -> dict[str, str]:
     """Field name → readable alias (Chinese / English) for a standard layer (``sites``,
     ``candidates``, ``demand``, ``assignments``, ``service_areas``, ``admin_units``); empty
-    for other layers. These go into the layers' QML styles (``<aliases>``)."""
+    for other layers. These go into the layers' QML styles (``<aliases>``);
+    :func:`add_field_aliases` completes them for the fields a layer really has."""
     special = _LAYER_ALIASES.get(layer, {})
     return {f: special.get(f, _COMMON_ALIASES[f]) for f in _LAYER_FIELDS.get(layer, ())}
+
+
+def field_alias(layer: str, field: str) -> str:
+    """The readable alias of one field of a layer: the bilingual one when the field is known,
+    else the field name with spaces for underscores (``solve_time`` → ``solve time``)."""
+    special = _LAYER_ALIASES.get(layer, {})
+    if field in special:
+        return special[field]
+    return _COMMON_ALIASES.get(field) or field.replace("_", " ").strip() or field
+
+
+def add_field_aliases(qml: str, layer: str, fields: Sequence[str]) -> str:
+    """The QML style with an alias for every one of ``fields`` (the layer's real fields):
+    aliases the style has are kept, the others added (:func:`field_alias`), and the style's
+    categories include ``Fields`` so QGIS reads them."""
+    root = ET.fromstring(qml)
+    node = root.find("aliases")
+    if node is None:
+        node = ET.SubElement(root, "aliases")
+    have = {a.get("field") for a in node.iter("alias")}
+    for fname in fields:
+        if fname not in have:
+            ET.SubElement(node, "alias", {"field": fname, "name": field_alias(layer, fname)})
+    categories = [c for c in root.get("styleCategories", "").split("|") if c]
+    if "Fields" not in categories:
+        root.set("styleCategories", "|".join([*categories, "Fields"]))
+    ET.indent(root)
+    body = ET.tostring(root, encoding="unicode")
+    return "<!DOCTYPE qgis PUBLIC 'http://mrcc.com/qgis.dtd' 'SYSTEM'>\n" + body + "\n"
 
 
 _QGIS_VERSION = "3.22.0-Białowieża"

@@ -1,0 +1,100 @@
+"""Outputs analysts and planners can read (issue 18): layers without zero-length lines, typed
+empty layers, an alias for every field, UTF-8 CSVs with a BOM, quiet solvers, readable styles."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from pathlib import Path
+
+import geopandas as gpd
+import pyogrio
+import pytest
+from shapely.geometry import Point
+
+from siting.outputs import save_result
+from siting.planning import plan
+from siting.scenario import Scenario
+
+CRS = "EPSG:32649"  # UTM 49N (Hohhot)
+X0, Y0 = 500_000.0, 4_500_000.0
+
+
+def _plan(model: str = "mclp", new_sites: int = 1) -> object:
+    # demand at 0, 500, 1000 m (100, 200, 100 residents); candidates at 500 m (on a demand
+    # point) and 3000 m; walking 75 m a minute, straight line
+    demand = gpd.GeoDataFrame(
+        {"demand_id": ["d0", "d1", "d2"], "population": [100.0, 200.0, 100.0]},
+        geometry=[Point(X0 + x, Y0) for x in (0, 500, 1000)],
+        crs=CRS,
+    )
+    sites = gpd.GeoDataFrame(
+        {"site_id": ["s0", "s1"], "name": ["中心", "站"], "existing": [False, False]},
+        geometry=[Point(X0 + 500, Y0), Point(X0 + 3000, Y0)],
+        crs=CRS,
+    )
+    return plan(
+        Scenario(
+            demand=demand,
+            sites=sites,
+            model=model,
+            new_sites=new_sites,
+            threshold_minutes=10.0,
+            detour_factor=1.0,
+            walk_speed_kmh=4.5,
+        )
+    )
+
+
+def _styles(path: Path) -> dict[str, str]:
+    with sqlite3.connect(path) as con:
+        return dict(con.execute("SELECT f_table_name, styleQML FROM layer_styles").fetchall())
+
+
+def test_no_zero_length_assignment_lines() -> None:
+    result = _plan()
+    assert result.chosen_sites["site_id"].tolist() == ["s0"]
+    lines = result.layers(demand="points")["assignments"]
+    # d1 lies on s0: no line; d0 and d2 are 500 m from it
+    assert sorted(lines["demand_id"]) == ["d0", "d2"]
+    assert lines.geometry.length.round(6).tolist() == [500.0, 500.0]
+
+
+def test_empty_layers_are_typed_and_every_field_has_an_alias(tmp_path: Path) -> None:
+    result = _plan(new_sites=2)  # both candidates open: the candidates layer is empty
+    files = save_result(result, tmp_path, name="t", demand="points")
+    types = dict(pyogrio.list_layers(files["gpkg"]))
+    assert types["candidates"] == "Point"
+    assert types["sites"] == "Point"
+    assert types["assignments"] == "LineString"
+    assert "Unknown" not in {t for n, t in types.items() if n != "layer_styles"}
+    styles = _styles(files["gpkg"])
+    for name in types:
+        if name == "layer_styles":
+            continue
+        fields = pyogrio.read_info(files["gpkg"], layer=name)["fields"]
+        aliases = dict(re.findall(r'<alias field="([^"]+)" name="([^"]+)"', styles[name]))
+        assert set(fields) <= set(aliases), (name, set(fields) - set(aliases))
+    assert "Fields" in styles["sites"].split('styleCategories="')[1].split('"')[0]
+
+
+@pytest.mark.parametrize("layer", ["admin_units", "sites", "candidates", "demand"])
+def test_region_fields_have_bilingual_aliases(layer: str) -> None:
+    from siting.export.styles import field_alias
+
+    for field in (
+        "kind",
+        "reason",
+        "run_status",
+        "error",
+        "cached",
+        "seconds",
+        "worker",
+        "solve_status",
+        "solve_coverage_share",
+        "cross_border_population",
+        "touring",
+        "unit_id",
+    ):
+        alias = field_alias(layer, field)
+        assert "/ " in alias and re.search(r"[\u4e00-\u9fff]", alias), (field, alias)
