@@ -9,7 +9,7 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from siting.export import default_styles, save_layers, save_summary
+from siting.export import default_styles, save_csv, save_layers, save_summary
 from siting.result import PlanResult
 
 if TYPE_CHECKING:
@@ -32,7 +32,8 @@ def save_result(
     """Write ``<name>_<layer>.geojson`` for every layer, ``<name>.gpkg`` (styled for QGIS),
     ``<name>_summary.json``, ``<name>_units.csv`` (with admin units) and
     ``<name>_uncoverable.csv`` (residents no site covers within the threshold, with their
-    longitude/latitude, when there are any); return the paths. ``demand``: the demand layer
+    longitude/latitude, when there are any; CSVs in UTF-8 with a BOM, for Excel); return the
+    paths. ``demand``: the demand layer
     as ``points``, summed into a ``grid``, or ``auto`` (:meth:`PlanResult.layers`).
     ``summary`` is ``result.summary()`` when the caller has it already (computed once)."""
     out = Path(out_dir)
@@ -51,19 +52,16 @@ def save_result(
     summary = result.summary() if summary is None else summary
     files["summary"] = save_summary(summary, out / f"{name}_summary.json")
     if result.units is not None:
-        files["units_csv"] = out / f"{name}_units.csv"
-        result.units.to_csv(files["units_csv"], index=False, encoding="utf-8")
+        files["units_csv"] = save_csv(result.units, out / f"{name}_units.csv")
     if result.compliance is not None:
-        files["compliance_csv"] = out / f"{name}_compliance.csv"
-        result.compliance.to_csv(files["compliance_csv"], index=False, encoding="utf-8")
+        files["compliance_csv"] = save_csv(result.compliance, out / f"{name}_compliance.csv")
     lost = result.uncoverable()
     if len(lost) and result.scenario.model != "rules":  # a rules plan has its touring list
         lonlat = lost.geometry.to_crs("EPSG:4326")
         table = lost.drop(columns="geometry").assign(
             lon=lonlat.x.round(6).to_numpy(), lat=lonlat.y.round(6).to_numpy()
         )
-        files["uncoverable_csv"] = out / f"{name}_uncoverable.csv"
-        table.to_csv(files["uncoverable_csv"], index=False, encoding="utf-8")
+        files["uncoverable_csv"] = save_csv(table, out / f"{name}_uncoverable.csv")
     logger.info("wrote %d files to %s", len(files), out)
     return files
 
@@ -98,8 +96,10 @@ def save_region(
         stem=name,
         styles=default_styles(threshold_minutes=threshold),
     )
-    files = {"gpkg": gpkg["gpkg"], "compliance_csv": out / f"{name}_compliance.csv"}
-    result.compliance.to_csv(files["compliance_csv"], index=False, encoding="utf-8")
+    files = {
+        "gpkg": gpkg["gpkg"],
+        "compliance_csv": save_csv(result.compliance, out / f"{name}_compliance.csv"),
+    }
     files["summary"] = save_summary(result.summary(), out / f"{name}_summary.json")
     logger.info("wrote the region plan to %s", out)
     return files

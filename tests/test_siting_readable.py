@@ -98,3 +98,22 @@ def test_region_fields_have_bilingual_aliases(layer: str) -> None:
     ):
         alias = field_alias(layer, field)
         assert "/ " in alias and re.search(r"[\u4e00-\u9fff]", alias), (field, alias)
+
+
+def test_csv_outputs_are_utf8_with_a_bom_for_excel(tmp_path: Path) -> None:
+    import pandas as pd
+
+    from siting.export import CSV_ENCODING, save_csv
+
+    result = _plan()
+    files = save_result(result, tmp_path, name="t", demand="points")
+    csvs = [p for k, p in files.items() if k.endswith("_csv")]
+    path = save_csv(pd.DataFrame({"name": ["新华街道"], "population": [28106]}), tmp_path / "u.csv")
+    for p in [*csvs, path]:
+        assert p.read_bytes().startswith(b"\xef\xbb\xbf"), p
+    assert CSV_ENCODING == "utf-8-sig"
+    back = pd.read_csv(path)
+    assert back.columns.tolist() == ["name", "population"]  # the BOM is not in the header
+    assert back["name"].iloc[0] == "新华街道"
+    lines = path.read_bytes()[3:].decode("utf-8").splitlines()
+    assert lines == ["name,population", "新华街道,28106"]

@@ -17,20 +17,23 @@ gives those styles for the standard layers.
 
 :func:`save_layers` (:mod:`siting.export.layers`) writes a whole set of layers in one call: the
 one writer path of every result's layers (a plan, a tiered plan, a region, a what-if run);
-:func:`save_summary` writes a JSON summary beside them.
+:func:`save_summary` writes a JSON summary beside them and :func:`save_csv` its tables (UTF-8
+with a byte-order mark, for Excel).
 """
 
 from siting.export.geojson import geojson_dict, geojson_text, save_geojson
 from siting.export.gpkg import save_geopackage
-from siting.export.layers import LAYER_FORMATS, save_layers, save_summary
+from siting.export.layers import CSV_ENCODING, LAYER_FORMATS, save_csv, save_layers, save_summary
 from siting.export.styles import default_styles, field_aliases
 
 __all__ = [
+    "CSV_ENCODING",
     "LAYER_FORMATS",
     "default_styles",
     "field_aliases",
     "geojson_dict",
     "geojson_text",
+    "save_csv",
     "save_geojson",
     "save_geopackage",
     "save_layers",

@@ -1,14 +1,17 @@
 """The one writer path of a result's layers: every layer as GeoJSON and all of them in one styled
-GeoPackage (:func:`save_layers`), and a JSON summary beside them (:func:`save_summary`)."""
+GeoPackage (:func:`save_layers`), a JSON summary beside them (:func:`save_summary`) and its
+tables as CSV (:func:`save_csv`)."""
 
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
+import pandas as pd
 
 from siting._json import jsonable, to_json
 from siting.export._frames import check_file_part, write_text_atomic
@@ -17,7 +20,7 @@ from siting.export.gpkg import check_layer_names, save_geopackage
 from siting.export.styles import default_styles
 from siting_errors import InputError
 
-__all__ = ["LAYER_FORMATS", "save_layers", "save_summary"]
+__all__ = ["CSV_ENCODING", "LAYER_FORMATS", "save_csv", "save_layers", "save_summary"]
 
 logger = logging.getLogger(__name__)
 
@@ -114,4 +117,26 @@ def save_summary(summary: Any, path: str | Path) -> Path:
     numbers, NaN and infinities as ``null``); the file is replaced atomically."""
     p = Path(path)
     write_text_atomic(p, to_json(jsonable(summary), indent=2))
+    return p
+
+
+CSV_ENCODING = "utf-8-sig"
+"""The encoding of every CSV written: UTF-8 with a byte-order mark, so that Excel (which reads
+a CSV without one in the local code page) shows Chinese names intact; pandas, Python's csv
+module with ``utf-8-sig``, LibreOffice and QGIS read it as plain UTF-8."""
+
+
+def save_csv(table: pd.DataFrame, path: str | Path) -> Path:
+    """Write a table as CSV (no index) in :data:`CSV_ENCODING`, replacing the file atomically:
+    the one writer of the CSVs a plan, a tiered plan or a region writes."""
+    if not isinstance(table, pd.DataFrame):
+        raise InputError(f"`table` must be a DataFrame, got {type(table).__name__}")
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    tmp = p.with_name(f".{p.name}.{os.getpid()}.tmp")
+    try:
+        table.to_csv(tmp, index=False, encoding=CSV_ENCODING)
+        tmp.replace(p)
+    finally:
+        tmp.unlink(missing_ok=True)
     return p
