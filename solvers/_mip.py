@@ -8,8 +8,12 @@ with numpy only (no Python expression objects), which is what makes large models
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
+import os
+import sys
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -122,6 +126,58 @@ def _fresh_scheduler() -> Any:
     return highspy
 
 
+_BANNER_LOCK = threading.Lock()
+_banner_shown = False
+
+
+def _flush_c_stdio() -> None:
+    """Flush the C library's stdio buffers (where HiGHS's C++ output waits when stdout is a
+    pipe or a file), so that nothing written under a redirection comes out after it."""
+    with contextlib.suppress(Exception):  # no C library to call: nothing buffered there
+        import ctypes
+
+        ctypes.CDLL(None).fflush(None)
+
+
+def _construct_highs(highspy: Any, verbose: bool) -> Any:
+    """``highspy.Highs()``, without HiGHS's banner on stdout.
+
+    The first ``Highs`` of a process prints "Running HiGHS x.y.z ..." (and a licence line) on
+    file descriptor 1 from C++, in the constructor, before any option (``output_flag``) can be
+    set. That first construction runs with descriptor 1 pointed at ``os.devnull`` (under a
+    lock; later constructions print nothing and are left alone), so a command's stdout holds
+    only its own output (its tables, its JSON). ``verbose`` solves keep the banner.
+    """
+    global _banner_shown
+    if _banner_shown or verbose:
+        _banner_shown = True
+        return highspy.Highs()
+    with _BANNER_LOCK:
+        if _banner_shown:
+            return highspy.Highs()
+        try:
+            saved = os.dup(1)
+        except OSError:  # no descriptor 1 at all: nothing to keep clean
+            _banner_shown = True
+            return highspy.Highs()
+        with contextlib.suppress(Exception):
+            sys.stdout.flush()
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(devnull, 1)
+            try:
+                h = highspy.Highs()
+            finally:
+                _flush_c_stdio()
+                os.dup2(saved, 1)
+        finally:
+            os.close(devnull)
+            os.close(saved)
+        _banner_shown = True
+        logger.debug("HiGHS's start-up banner kept off stdout")
+        return h
+
+
 def new_highs(options: SolveOptions) -> Any:
     """A fresh ``highspy.Highs`` with this solve's options (log, time limit, threads) and
     nothing left over from an earlier solve.
@@ -130,10 +186,11 @@ def new_highs(options: SolveOptions) -> Any:
     highspy 1.8 or so), created by the first run with that run's ``threads`` value; a later run
     asking for another count fails with model status "Not Set", and a later default run
     silently keeps the old count. The scheduler is therefore reset before every solve (about
-    0.1 ms), so the options of one solve never leak into the next.
+    0.1 ms), so the options of one solve never leak into the next. HiGHS's start-up banner
+    does not reach stdout (:func:`_construct_highs`).
     """
     highspy = _fresh_scheduler()
-    h = highspy.Highs()
+    h = _construct_highs(highspy, bool(options.verbose))
     h.setOptionValue("output_flag", bool(options.verbose))
     if options.time_limit is not None:
         h.setOptionValue("time_limit", float(options.time_limit))
@@ -391,7 +448,8 @@ def _solve_pulp(mip: MatrixMIP, options: SolveOptions) -> MIPOutcome:
     if options.backend == "cbc":
         solver = pulp.PULP_CBC_CMD(**kwargs)
     else:
-        _fresh_scheduler()  # PuLP's HiGHS runs in this thread too
+        # PuLP's HiGHS runs in this thread too; a first Highs built here takes the banner
+        _construct_highs(_fresh_scheduler(), bool(options.verbose))
         solver = pulp.HiGHS(**kwargs)
     if not solver.available():
         raise DependencyError(f"PuLP solver for backend {options.backend!r} is not available")

@@ -117,3 +117,22 @@ def test_csv_outputs_are_utf8_with_a_bom_for_excel(tmp_path: Path) -> None:
     assert back["name"].iloc[0] == "新华街道"
     lines = path.read_bytes()[3:].decode("utf-8").splitlines()
     assert lines == ["name,population", "新华街道,28106"]
+
+
+def test_highs_banner_stays_off_stdout() -> None:
+    import subprocess
+    import sys
+
+    # a fresh process: HiGHS prints its banner on the first Highs() of a process only
+    code = (
+        "import numpy as np\n"
+        "from solvers import LSCP, CostMatrix, solve\n"
+        "d = np.array([[0.0, 5, 9], [5, 0, 9], [1, 4, 9], [9, 9, 1], [9, 1, 9]])\n"
+        "sol = solve(LSCP(CostMatrix.from_dense(d), threshold=2.0))\n"
+        "print(sol.backend, sol.status.value, sorted(int(i) for i in sol.open_sites))\n"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert run.stdout == "highs optimal [0, 1, 2]\n"  # sites 0, 1, 2 cover rows 0-4
+    assert "Running HiGHS" not in run.stdout
