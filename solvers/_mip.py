@@ -127,7 +127,7 @@ def _fresh_scheduler() -> Any:
 
 
 _BANNER_LOCK = threading.Lock()
-_banner_shown = False
+_BANNER_SHOWN = threading.Event()  # set once this process's first Highs() has been built
 
 
 def _flush_c_stdio() -> None:
@@ -148,17 +148,16 @@ def _construct_highs(highspy: Any, verbose: bool) -> Any:
     lock; later constructions print nothing and are left alone), so a command's stdout holds
     only its own output (its tables, its JSON). ``verbose`` solves keep the banner.
     """
-    global _banner_shown
-    if _banner_shown or verbose:
-        _banner_shown = True
+    if _BANNER_SHOWN.is_set() or verbose:
+        _BANNER_SHOWN.set()
         return highspy.Highs()
     with _BANNER_LOCK:
-        if _banner_shown:
+        if _BANNER_SHOWN.is_set():
             return highspy.Highs()
         try:
             saved = os.dup(1)
         except OSError:  # no descriptor 1 at all: nothing to keep clean
-            _banner_shown = True
+            _BANNER_SHOWN.set()
             return highspy.Highs()
         with contextlib.suppress(Exception):
             sys.stdout.flush()
@@ -173,7 +172,7 @@ def _construct_highs(highspy: Any, verbose: bool) -> Any:
         finally:
             os.close(devnull)
             os.close(saved)
-        _banner_shown = True
+        _BANNER_SHOWN.set()
         logger.debug("HiGHS's start-up banner kept off stdout")
         return h
 
