@@ -136,3 +136,42 @@ def test_highs_banner_stays_off_stdout() -> None:
     )
     assert run.stdout == "highs optimal [0, 1, 2]\n"  # sites 0, 1, 2 cover rows 0-4
     assert "Running HiGHS" not in run.stdout
+
+
+def test_styles_read_at_city_and_province_scale() -> None:
+    import xml.etree.ElementTree as ET
+
+    from siting.export import default_styles
+
+    styles = {k: ET.fromstring(v) for k, v in default_styles(threshold_minutes=15).items()}
+
+    def props(root: ET.Element) -> list[dict[str, str]]:
+        return [{p.get("k"): p.get("v") for p in lyr.iter("prop")} for lyr in root.iter("layer")]
+
+    # dense points: sized on the ground (metres), clamped in mm, no outline
+    for name in ("demand", "touring", "candidates"):
+        for p in props(styles[name]):
+            assert p["size_unit"] == "RenderMetersInMapUnits", name
+            assert p["outline_style"] == "no", name
+            assert p["size_map_unit_scale"].startswith("3x:0,0,1,"), name
+    sizes = [float(p["size"]) for p in props(styles["demand"])]
+    assert sizes == [90.0, 90.0, 90.0, 120.0]  # metres; uncovered demand larger
+    # admin units: a choropleth of the coverage share
+    renderer = styles["admin_units"].find("renderer-v2")
+    assert renderer.get("type") == "graduatedSymbol"
+    assert "coverage_share" in renderer.get("attr")
+    bounds = [(float(r.get("lower")), float(r.get("upper"))) for r in renderer.iter("range")]
+    assert bounds[1:] == [(0.0, 0.5), (0.5, 0.8), (0.8, 0.9), (0.9, 0.99), (0.99, 1.0)]
+    fills = [p["style"] for p in props(styles["admin_units"])]
+    assert set(fills) == {"solid"}
+    # assignment lines: thin, translucent, hidden beyond 1:25,000
+    root = styles["assignments"]
+    assert root.get("hasScaleBasedVisibilityFlag") == "1"
+    assert float(root.get("minScale")) == 25_000 and root.get("maxScale") == "0"
+    assert "Rendering" in root.get("styleCategories").split("|")
+    (line,) = props(root)
+    assert float(line["line_width"]) <= 0.15 and int(line["line_color"].split(",")[3]) < 128
+    # compliance: coloured borders only, a violation the catch-all category
+    cats = {c.get("value"): c.get("label") for c in styles["compliance"].iter("category")}
+    assert cats == {"ok": "ok", "flagged": "flagged (allowed by the rules)", "": "violation"}
+    assert {p["style"] for p in props(styles["compliance"])} == {"no"}

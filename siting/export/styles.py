@@ -216,12 +216,23 @@ def _qml(
     renderer: ET.Element,
     labeling: ET.Element | None = None,
     aliases: Mapping[str, str] | None = None,
+    *,
+    hidden_beyond: float | None = None,
 ) -> str:
+    """A QML document; ``hidden_beyond``: the scale denominator beyond which (zoomed further
+    out) QGIS does not draw the layer (scale-dependent visibility)."""
+    categories = ["Symbology", "Labeling"]
+    attrs = {"version": _QGIS_VERSION}
+    if hidden_beyond is not None:
+        categories.append("Rendering")  # scale visibility is a Rendering setting in QGIS
+        attrs.update(hasScaleBasedVisibilityFlag="1", minScale=f"{hidden_beyond:g}", maxScale="0")
+    if aliases:
+        categories.append("Fields")
     root = ET.Element(
         "qgis",
         {
-            "version": _QGIS_VERSION,
-            "styleCategories": "Symbology|Labeling" + ("|Fields" if aliases else ""),
+            **attrs,
+            "styleCategories": "|".join(categories),
             "labelsEnabled": "1" if labeling is not None else "0",
         },
     )
@@ -245,10 +256,18 @@ def _renderer(kind: str, **attrs: str) -> ET.Element:
     )
 
 
-def _single(kind: str, props: Mapping[str, str], layer: str | None = None) -> str:
+def _single(
+    kind: str,
+    props: Mapping[str, str],
+    layer: str | None = None,
+    *,
+    hidden_beyond: float | None = None,
+) -> str:
     renderer = _renderer("singleSymbol")
     _symbol(ET.SubElement(renderer, "symbols"), kind, "0", props)
-    return _qml(renderer, aliases=field_aliases(layer) if layer else None)
+    return _qml(
+        renderer, aliases=field_aliases(layer) if layer else None, hidden_beyond=hidden_beyond
+    )
 
 
 def _marker(shape: str, fill: str, size: float, outline: str = "35,35,35,255") -> dict[str, str]:
@@ -264,6 +283,36 @@ def _marker(shape: str, fill: str, size: float, outline: str = "35,35,35,255") -
     }
 
 
+def _ground_marker(
+    shape: str,
+    fill: str,
+    metres: float,
+    min_mm: float = 0.5,
+    max_mm: float = 3.0,
+    outline: str | None = None,
+) -> dict[str, str]:
+    """A marker of ``metres`` across on the ground (QGIS's "meters at scale"), so that dense
+    points keep their spacing at every zoom instead of merging into one blot; never smaller
+    than ``min_mm`` (visible at province scale) nor larger than ``max_mm`` (streets stay
+    readable); no outline (black outlines turn dense points black) unless ``outline`` is given
+    (a hairline, for the few sites)."""
+    return {
+        "name": shape,
+        "color": fill,
+        "outline_color": outline or "0,0,0,0",
+        "outline_style": "solid" if outline else "no",
+        "outline_width": "0.15" if outline else "0",
+        "outline_width_unit": "MM",
+        "size": f"{metres:g}",
+        "size_unit": "RenderMetersInMapUnits",
+        # QgsMapUnitScale: 3x:minScale,maxScale,minSizeMMEnabled,minSizeMM,maxSizeMMEnabled,max
+        "size_map_unit_scale": f"3x:0,0,1,{min_mm:g},1,{max_mm:g}",
+    }
+
+
+#: candidate sites: small grey dots 60 m across (0.4-1.8 mm), no outline
+_CANDIDATE = _ground_marker("circle", "150,150,150,200", 60.0, 0.4, 1.8)
+
 #: the sites' category: ``added`` for a site the planner added in a what-if (stored as an
 #: existing site with ``added`` true), else ``status``; ``attribute()`` is NULL, not an error,
 #: on layers without an ``added`` field
@@ -275,10 +324,20 @@ def _sites_style() -> str:
     categories = ET.SubElement(renderer, "categories")
     symbols = ET.SubElement(renderer, "symbols")
     classes = [
-        ("existing", "existing centre", _marker("square", "31,120,180,255", 3.6)),
-        ("added", "site added by the planner", _marker("diamond", "106,61,154,255", 4.2)),
-        ("new", "new centre", _marker("star", "227,26,28,255", 5.0)),
-        ("candidate", "candidate (not chosen)", _marker("circle", "190,190,190,255", 1.8)),
+        # sized on the ground too (200-300 m), so that hundreds of existing sites do not
+        # cover a province map; never under 1.4-2.6 mm
+        (
+            "existing",
+            "existing site",
+            _ground_marker("square", "31,120,180,255", 200.0, 1.4, 3.2, "255,255,255,255"),
+        ),
+        (
+            "added",
+            "site added by the planner",
+            _ground_marker("diamond", "106,61,154,255", 260.0, 2.0, 4.0, "255,255,255,255"),
+        ),
+        ("new", "new site", _ground_marker("star", "227,26,28,255", 300.0, 3.2, 5.0, "60,0,0,255")),
+        ("candidate", "candidate (not chosen)", _CANDIDATE),
     ]
     for k, (value, label, props) in enumerate(classes):
         ET.SubElement(
@@ -300,10 +359,10 @@ def _demand_style(threshold: float) -> str:
     ranges = ET.SubElement(renderer, "ranges")
     symbols = ET.SubElement(renderer, "symbols")
     t = threshold
-    classes = [
-        (0.0, t / 3, "26,150,65,255", 1.6),
-        (t / 3, 2 * t / 3, "166,217,106,255", 1.6),
-        (2 * t / 3, t, "253,174,97,255", 1.6),
+    classes = [  # colour, metres across on the ground
+        (0.0, t / 3, "26,150,65,220", 90.0),
+        (t / 3, 2 * t / 3, "120,198,121,220", 90.0),
+        (2 * t / 3, t, "253,174,97,230", 90.0),
     ]
     for k, (lo, hi, colour, size) in enumerate(classes):
         ET.SubElement(
@@ -317,7 +376,7 @@ def _demand_style(threshold: float) -> str:
                 "render": "true",
             },
         )
-        _symbol(symbols, "marker", str(k), _marker("circle", colour, size, "0,0,0,0"))
+        _symbol(symbols, "marker", str(k), _ground_marker("circle", colour, size, 0.5, 2.5))
     ET.SubElement(
         ranges,
         "range",
@@ -329,7 +388,7 @@ def _demand_style(threshold: float) -> str:
             "render": "true",
         },
     )
-    _symbol(symbols, "marker", "3", _marker("circle", "215,25,28,255", 2.6, "0,0,0,255"))
+    _symbol(symbols, "marker", "3", _ground_marker("circle", "215,25,28,240", 120.0, 0.7, 3.0))
     return _qml(renderer, aliases=field_aliases("demand"))
 
 
@@ -360,21 +419,47 @@ def _grid_style() -> str:
     return _qml(renderer, aliases=field_aliases("demand_grid"))
 
 
+#: coverage-share classes of the admin units' choropleth: lower, upper, fill, legend label
+_COVERAGE_CLASSES = (
+    (-1.0, -0.5, "200,200,200,120", "no residents"),
+    (0.0, 0.5, "215,25,28,150", "under 50 % within the circle"),
+    (0.5, 0.8, "253,174,97,150", "50-80 %"),
+    (0.8, 0.9, "255,255,191,150", "80-90 %"),
+    (0.9, 0.99, "166,217,106,150", "90-99 %"),
+    (0.99, 1.0, "26,150,65,150", "99 % or more"),
+)
+
+
 def _admin_units_style() -> str:
-    renderer = _renderer("singleSymbol")
-    _symbol(
-        ET.SubElement(renderer, "symbols"),
-        "fill",
-        "0",
-        {
-            "color": "255,255,255,0",
-            "style": "no",
-            "outline_color": "60,60,60,255",
-            "outline_style": "solid",
-            "outline_width": "0.6",
-            "outline_width_unit": "MM",
-        },
+    """Admin units as a choropleth of their coverage share (red under half to green from
+    99 %), thin grey borders, labelled with their names (QGIS drops colliding labels)."""
+    renderer = _renderer(
+        "graduatedSymbol",
+        attr='coalesce("coverage_share", -1)',  # a unit without residents has no share
+        graduatedMethod="GraduatedColor",
     )
+    ranges = ET.SubElement(renderer, "ranges")
+    symbols = ET.SubElement(renderer, "symbols")
+    for k, (lo, hi, colour, label) in enumerate(_COVERAGE_CLASSES):
+        ET.SubElement(
+            ranges,
+            "range",
+            {"lower": f"{lo:.6f}", "upper": f"{hi:.6f}", "symbol": str(k), "label": label,
+             "render": "true"},
+        )  # fmt: skip
+        _symbol(
+            symbols,
+            "fill",
+            str(k),
+            {
+                "color": colour,
+                "style": "solid",
+                "outline_color": "90,90,90,220",
+                "outline_style": "solid",
+                "outline_width": "0.3",
+                "outline_width_unit": "MM",
+            },
+        )
     labeling = ET.Element("labeling", {"type": "simple"})
     settings = ET.SubElement(labeling, "settings", {"calloutType": "simple"})
     text_style = ET.SubElement(
@@ -383,7 +468,8 @@ def _admin_units_style() -> str:
         {
             "fieldName": "name",
             "isExpression": "0",
-            "fontSize": "10",
+            "fontSize": "9",
+            "fontFamily": "Noto Sans CJK SC",
             "fontSizeUnit": "Point",
             "textColor": "40,40,40,255",
             "textOpacity": "1",
@@ -405,19 +491,61 @@ def _admin_units_style() -> str:
     return _qml(renderer, labeling, field_aliases("admin_units"))
 
 
-def default_styles(*, threshold_minutes: float = 10.0) -> dict[str, str]:
-    """QML styles for the standard plan layers, keyed by layer name.
+def _compliance_style() -> str:
+    """Compliance per unit as coloured borders (no fill, so the admin units' coverage
+    choropleth shows through): ok green, flagged orange, anything else (a violation) red."""
+    renderer = _renderer("categorizedSymbol", attr="status")
+    categories = ET.SubElement(renderer, "categories")
+    symbols = ET.SubElement(renderer, "symbols")
+    classes = [
+        ("ok", "ok", "26,150,65,255", "0.5"),
+        ("flagged", "flagged (allowed by the rules)", "255,127,0,255", "0.5"),
+        ("", "violation", "215,25,28,255", "0.9"),  # "" is QGIS's "all other values"
+    ]
+    for k, (value, label, colour, width) in enumerate(classes):
+        ET.SubElement(
+            categories,
+            "category",
+            {"value": value, "symbol": str(k), "label": label, "render": "true"},
+        )
+        _symbol(
+            symbols,
+            "fill",
+            str(k),
+            {
+                "color": "0,0,0,0",
+                "style": "no",
+                "outline_color": colour,
+                "outline_style": "solid",
+                "outline_width": width,
+                "outline_width_unit": "MM",
+            },
+        )
+    return _qml(renderer, aliases=field_aliases("compliance"))
 
-    ``sites``: categorised by ``status`` (existing: blue squares, new: red stars, candidate:
-    small grey dots), sites the planner added in a what-if (``added`` true) as purple
-    diamonds; ``candidates``: small grey dots; ``demand``: graduated by ``travel_time_min``
-    from green to orange up to ``threshold_minutes``, uncovered demand
-    (slower, or unreachable with a NULL time) as larger red dots with a black outline;
-    ``demand_grid`` (a large demand summed into cells): filled by coverage share;
-    ``uncoverable`` (residents no site covers): red crosses;
-    ``assignments``: thin grey lines; ``service_areas``: semi-transparent green fill;
-    ``admin_units``: outlines labelled with ``name``. Each style also carries readable field
-    aliases (Chinese and English, see :func:`field_aliases`); the field names stay as they are.
+
+#: assignment lines are drawn only from this scale in (1:25,000, a district): further out
+#: thousands of them form a hairball
+ASSIGNMENT_LINES_BEYOND = 25_000.0
+
+
+def default_styles(*, threshold_minutes: float = 10.0) -> dict[str, str]:
+    """QML styles for the standard plan layers, keyed by layer name, readable at city and
+    province scale.
+
+    ``sites``: categorised by ``status`` (existing: blue squares, new: red stars), sites the
+    planner added in a what-if (``added`` true) as purple diamonds; ``candidates``: small grey
+    dots; ``demand``: dots 90 m across on the ground (never under 0.5 mm nor over 2.5 mm, no
+    outline), graduated by ``travel_time_min`` from green to orange up to
+    ``threshold_minutes``, uncovered demand (slower, or unreachable with a NULL time) as larger
+    red dots; ``demand_grid`` (a large demand summed into cells): filled by coverage share;
+    ``uncoverable`` (residents no site covers): red crosses; ``assignments``: thin
+    translucent grey lines, drawn only from 1:25,000 in (:data:`ASSIGNMENT_LINES_BEYOND`);
+    ``service_areas``: light translucent green; ``admin_units``: a choropleth of
+    ``coverage_share`` labelled with ``name``; ``compliance``: unit borders coloured by status
+    (ok green, flagged orange, violation red); ``touring`` and ``village_groups``: markers
+    sized on the ground. Each style also carries readable field aliases (Chinese and English,
+    see :func:`field_aliases`); the field names stay as they are.
     """
     if (
         isinstance(threshold_minutes, bool)
@@ -430,9 +558,7 @@ def default_styles(*, threshold_minutes: float = 10.0) -> dict[str, str]:
         )
     return {
         "sites": _sites_style(),
-        "candidates": _single(
-            "marker", _marker("circle", "190,190,190,255", 1.8), layer="candidates"
-        ),
+        "candidates": _single("marker", _CANDIDATE, layer="candidates"),
         "demand": _demand_style(float(threshold_minutes)),
         "demand_grid": _grid_style(),
         "uncoverable": _single(
@@ -441,41 +567,35 @@ def default_styles(*, threshold_minutes: float = 10.0) -> dict[str, str]:
         "assignments": _single(
             "line",
             {
-                "line_color": "140,140,140,160",
+                "line_color": "110,110,110,90",
                 "line_style": "solid",
-                "line_width": "0.2",
+                "line_width": "0.15",
                 "line_width_unit": "MM",
             },
             layer="assignments",
+            hidden_beyond=ASSIGNMENT_LINES_BEYOND,
         ),
         "service_areas": _single(
             "fill",
             {
-                "color": "44,162,95,70",
+                "color": "44,162,95,45",
                 "style": "solid",
-                "outline_color": "44,162,95,200",
+                "outline_color": "44,162,95,150",
                 "outline_style": "solid",
-                "outline_width": "0.3",
+                "outline_width": "0.2",
                 "outline_width_unit": "MM",
             },
             layer="service_areas",
         ),
         "admin_units": _admin_units_style(),
         # rules plans (issue 16); plain single-symbol styles
-        "touring": _single("marker", _marker("triangle", "255,127,0,255", 3.0), layer="touring"),
+        "touring": _single(
+            "marker", _ground_marker("triangle", "255,127,0,230", 120.0, 0.8, 3.0), layer="touring"
+        ),
         "village_groups": _single(
-            "marker", _marker("circle", "166,118,29,255", 2.0), layer="village_groups"
+            "marker",
+            _ground_marker("circle", "166,118,29,230", 150.0, 0.8, 2.5),
+            layer="village_groups",
         ),
-        "compliance": _single(
-            "fill",
-            {
-                "color": "0,0,0,0",
-                "style": "no",
-                "outline_color": "60,60,60,255",
-                "outline_style": "solid",
-                "outline_width": "0.4",
-                "outline_width_unit": "MM",
-            },
-            layer="compliance",
-        ),
+        "compliance": _compliance_style(),
     }
