@@ -329,16 +329,18 @@ def save_run(
     report: str | Path | None = None,
     title: str | None = None,
     demand: str = "auto",
+    projected: bool = False,
 ) -> dict[str, Path]:
     """Write a run's files (:func:`siting.outputs.save_result`; ``demand``: the demand layer
-    as ``points``, a ``grid`` or ``auto``), add the baseline's coverage and compliance counts
+    as ``points``, a ``grid`` or ``auto``; ``projected``: the GeoPackage in the local UTM
+    zone), add the baseline's coverage and compliance counts
     to the summary JSON, and write the HTML report to ``report`` when given; return the
     paths."""
     from siting.outputs import save_result
 
     if isinstance(run, PlanResult):
         run = PlanRun(run, None)
-    files = save_result(run.result, out_dir, name=name, demand=demand)
+    files = save_result(run.result, out_dir, name=name, demand=demand, projected=projected)
     if run.baseline is not None:
         summary = json.loads(files["summary"].read_text(encoding="utf-8"))
         base = run.baseline

@@ -175,3 +175,28 @@ def test_styles_read_at_city_and_province_scale() -> None:
     cats = {c.get("value"): c.get("label") for c in styles["compliance"].iter("category")}
     assert cats == {"ok": "ok", "flagged": "flagged (allowed by the rules)", "": "violation"}
     assert {p["style"] for p in props(styles["compliance"])} == {"no"}
+
+
+def test_projected_geopackage_is_in_the_local_utm_zone_in_metres(tmp_path: Path) -> None:
+    import json
+
+    result = _plan()
+    files = save_result(result, tmp_path, name="p", demand="points", projected=True)
+    for name, _ in pyogrio.list_layers(files["gpkg"]):
+        if name == "layer_styles":
+            continue
+        gdf = pyogrio.read_dataframe(files["gpkg"], layer=name)
+        assert gdf.crs.to_epsg() == 32649, name  # UTM 49N: 108-114°E, Hohhot's zone
+        assert gdf.crs.axis_info[0].unit_name == "metre"
+    sites = pyogrio.read_dataframe(files["gpkg"], layer="sites")
+    assert sites.geometry.x.tolist() == pytest.approx([X0 + 500], abs=1e-3)
+    assert sites.geometry.y.tolist() == pytest.approx([Y0], abs=1e-3)
+    lines = pyogrio.read_dataframe(files["gpkg"], layer="assignments")
+    assert lines.geometry.length.tolist() == pytest.approx([500.0, 500.0], abs=1e-3)  # metres
+    summary = json.loads(files["summary"].read_text(encoding="utf-8"))
+    assert summary["geopackage_crs"] == "EPSG:32649"
+    # the GeoJSON stays WGS84 (RFC 7946), and without the option the GeoPackage too
+    plain = save_result(result, tmp_path / "plain", name="p", demand="points")
+    assert pyogrio.read_info(plain["gpkg"], layer="sites")["crs"] == "EPSG:4326"
+    doc = json.loads(files["sites.geojson"].read_text(encoding="utf-8"))
+    assert 111 < doc["features"][0]["geometry"]["coordinates"][0] < 112

@@ -270,10 +270,12 @@ class RegionResult:
             "run": self.run_info,
         }
 
-    def save(self, out_dir: str | Path, *, name: str = "region") -> dict[str, Path]:
-        """Write ``<name>.gpkg`` (styled layers), ``<name>_compliance.csv`` and
-        ``<name>_summary.json`` (with every unit's error and traceback-free status); see
-        :func:`siting.outputs.save_region`."""
+    def save(
+        self, out_dir: str | Path, *, name: str = "region", projected: bool = False
+    ) -> dict[str, Path]:
+        """Write ``<name>.gpkg`` (styled layers; ``projected``: in the local UTM zone),
+        ``<name>_compliance.csv`` and ``<name>_summary.json`` (with every unit's error and
+        traceback-free status); see :func:`siting.outputs.save_region`."""
         from siting.outputs import save_region
 
-        return save_region(self, out_dir, name=name)
+        return save_region(self, out_dir, name=name, projected=projected)
