@@ -8,6 +8,10 @@ covered from ``v`` back towards ``u`` for the fraction ``(limit - d) / time`` of
 segment (all of it when that is ≥ 1); the covered segments and the site's node are buffered by
 ``buffer`` metres and dissolved. Polygons are built in the network's metric CRS and returned
 in EPSG:4326.
+
+:func:`add_access_legs` adds the off-network legs of given points (the walk from a resident's
+door, or a site's, to the road network) to such areas, so that a resident reached through that
+walk lies inside the area that serves them.
 """
 
 from __future__ import annotations
@@ -22,11 +26,11 @@ import shapely
 from scipy.sparse.csgraph import dijkstra
 
 from geodata.network import Network
-from geodata.snapping import Snap
+from geodata.snapping import Snap, snap_points
 from geodata.traveltime.search import expand_ranges
 from siting_errors import InputError
 
-__all__ = ["service_areas"]
+__all__ = ["add_access_legs", "service_areas"]
 
 logger = logging.getLogger(__name__)
 
@@ -150,3 +154,48 @@ def _polygonal(geom: shapely.Geometry) -> shapely.Geometry:
         return geom
     parts = [g for g in shapely.get_parts(geom) if g.geom_type in ("Polygon", "MultiPolygon")]
     return shapely.union_all(parts)
+
+
+def add_access_legs(
+    areas: gpd.GeoDataFrame,
+    net: Network,
+    points: gpd.GeoDataFrame | gpd.GeoSeries,
+    area_row: np.ndarray,
+    *,
+    buffer: float = 50.0,
+    max_distance: float = 500.0,
+) -> gpd.GeoDataFrame:
+    """``areas`` (from :func:`service_areas`) with the off-network leg of every point added to
+    the area of its row: the straight walk from the point to its nearest network node,
+    buffered by ``buffer`` metres, unioned into the polygon of row ``area_row[i]`` (-1: none).
+    Points farther than ``max_distance`` from the network (unsnapped) add only their buffered
+    point. An area without geometry gets one when points are given for it. Returns a new
+    frame in EPSG:4326 (the same rows and columns)."""
+    if not math.isfinite(buffer) or buffer <= 0:
+        raise InputError(f"`buffer` must be a number > 0, got {buffer!r}")
+    rows = np.asarray(area_row, dtype=np.int64)
+    if len(rows) != len(points):
+        raise InputError(f"`area_row` must hold one row per point ({len(points)}), got {len(rows)}")
+    if len(rows) and (rows.max() >= len(areas) or rows.min() < -1):
+        raise InputError(f"`area_row` values must be -1 or rows of `areas` (< {len(areas)})")
+    out = areas.to_crs(net.crs)
+    keep = rows >= 0
+    if not keep.any():
+        return out.to_crs("EPSG:4326")
+    pts = points[keep]
+    snap = snap_points(net, pts, max_distance=max_distance)
+    xy = shapely.get_coordinates(
+        (pts.geometry if isinstance(pts, gpd.GeoDataFrame) else pts).to_crs(net.crs).centroid
+    )
+    node = np.asarray(snap.node)
+    end = np.where(node[:, None] >= 0, np.column_stack([net.x[node], net.y[node]]), xy)
+    legs = shapely.linestrings(np.stack([xy, end], axis=1))
+    legs = np.where(node >= 0, legs, shapely.points(xy))
+    shapes = shapely.buffer(legs, buffer, quad_segs=4)
+    geoms = out.geometry.to_numpy().copy()
+    for r in np.unique(rows[keep]):
+        mine = shapes[rows[keep] == r]
+        base = geoms[r]
+        geoms[r] = shapely.union_all(mine if base is None else np.append(mine, base))
+    out = out.set_geometry(gpd.GeoSeries(geoms, index=out.index, crs=net.crs))
+    return out.to_crs("EPSG:4326")

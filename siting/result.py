@@ -271,17 +271,50 @@ class PlanResult:
 
     def service_areas(self) -> gpd.GeoDataFrame | None:
         """Service-area polygons (isochrones) of the open sites within the threshold, or
-        ``None`` for straight-line runs or without a threshold."""
+        ``None`` for straight-line runs or without a threshold.
+
+        Each is the street network the site reaches within the threshold, plus the
+        off-network walks: the site's own to the network, and that of every covered resident
+        it serves (:func:`geodata.isochrones.add_access_legs`), so every covered resident lies
+        inside the area of their site."""
         travel = self.travel
         if travel.network is None or self.scenario.threshold_minutes is None:
             return None
-        from geodata.isochrones import service_areas  # local: only when exported
+        from geodata.isochrones import add_access_legs, service_areas  # only when exported
 
         open_idx = self.solution.open_sites
         sub = travel.site_snap_subset(open_idx)
         ids = self.scenario.sites["site_id"].astype(str).to_numpy()[open_idx]
-        return service_areas(
+        areas = service_areas(
             travel.network, sub, threshold=self.scenario.threshold_minutes * 60.0, site_ids=ids
+        )
+        row_of = {sid: k for k, sid in enumerate(ids)}
+        demand = self.demand
+        served = (
+            demand["covered"].fillna(False).astype(bool).to_numpy()
+            & demand["site_id"].notna().to_numpy()
+        )
+        points = pd.concat(
+            [
+                self.scenario.sites.geometry.iloc[open_idx].to_crs(demand.crs),
+                demand.geometry[served],
+            ],
+            ignore_index=True,
+        )
+        rows = np.concatenate(
+            [
+                np.arange(len(ids)),
+                np.array(
+                    [row_of.get(str(s), -1) for s in demand["site_id"][served]], dtype=np.int64
+                ),
+            ]
+        )
+        return add_access_legs(
+            areas,
+            travel.network,
+            gpd.GeoSeries(points, crs=demand.crs),
+            rows,
+            max_distance=self.scenario.max_snap_distance,
         )
 
     def table(self) -> pd.DataFrame:

@@ -200,3 +200,27 @@ def test_projected_geopackage_is_in_the_local_utm_zone_in_metres(tmp_path: Path)
     assert pyogrio.read_info(plain["gpkg"], layer="sites")["crs"] == "EPSG:4326"
     doc = json.loads(files["sites.geojson"].read_text(encoding="utf-8"))
     assert 111 < doc["features"][0]["geometry"]["coordinates"][0] < 112
+
+
+def test_service_areas_contain_their_covered_residents_on_the_demo() -> None:
+    import numpy as np
+
+    from siting.demo import demo_city, demo_scenario
+
+    city = demo_city(seed=0, population=60_000)
+    result = plan(demo_scenario(city, new_sites=4, model="mclp"))
+    areas = result.service_areas()
+    assert areas is not None and len(areas) == len(result.chosen_sites)
+    demand = result.demand.to_crs("EPSG:4326")
+    covered = demand[demand["covered"].astype(bool) & demand["site_id"].notna()]
+    assert len(covered) > 100
+    by_site = areas.set_index("site_id").geometry
+    pairs = zip(covered["site_id"], covered.geometry, strict=True)
+    inside = np.array([by_site[str(s)].covers(p) for s, p in pairs])
+    # every covered resident (the demand point, reached through its off-network walk) lies
+    # inside the service area of the site that covers them (without the walks: 362 of 487)
+    assert inside.all(), covered.loc[~inside, ["demand_id", "site_id"]].head()
+    # and the sites themselves lie inside their own areas
+    sites = result.chosen_sites.to_crs("EPSG:4326")
+    pairs = zip(sites["site_id"], sites.geometry, strict=True)
+    assert all(by_site[str(s)].covers(p) for s, p in pairs)
