@@ -20,7 +20,7 @@ from solvers import Solution
 if TYPE_CHECKING:
     from siting.travel import TravelCosts
 
-__all__ = ["PlanResult"]
+__all__ = ["PlanResult", "assignment_lines"]
 
 logger = logging.getLogger(__name__)
 
@@ -245,29 +245,7 @@ class PlanResult:
         return out
 
     def _assignment_lines(self) -> gpd.GeoDataFrame:
-        demand = (
-            self.demand.to_crs(self.sites.crs) if self.demand.crs != self.sites.crs else self.demand
-        )
-        assigned = demand[demand["site_id"].notna()]
-        site_geom = self.sites.set_index("site_id").geometry
-        end = site_geom.reindex(assigned["site_id"]).to_numpy()
-        start = assigned.geometry.to_numpy()
-        coords_a = shapely.get_coordinates(start)
-        coords_b = shapely.get_coordinates(end)
-        # a resident at the site itself has no line to draw (a zero-length line is invalid
-        # in some GIS software and invisible in all)
-        keep = np.any(coords_a != coords_b, axis=1)
-        lines = shapely.linestrings(np.stack([coords_a[keep], coords_b[keep]], axis=1))
-        return gpd.GeoDataFrame(
-            {
-                "demand_id": assigned["demand_id"].to_numpy()[keep],
-                "site_id": assigned["site_id"].to_numpy()[keep],
-                "population": assigned["population"].to_numpy()[keep],
-                "travel_time_min": assigned["travel_time_min"].to_numpy()[keep],
-            },
-            geometry=lines,
-            crs=self.sites.crs,
-        )
+        return assignment_lines(self.demand, self.sites)
 
     def service_areas(self) -> gpd.GeoDataFrame | None:
         """Service-area polygons (isochrones) of the open sites within the threshold, or
@@ -330,3 +308,30 @@ class PlanResult:
         ]
         chosen = self.chosen_sites
         return pd.DataFrame(chosen[[c for c in cols if c in chosen.columns]])
+
+
+def assignment_lines(demand: gpd.GeoDataFrame, sites: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """A straight line from every assigned demand point (``site_id`` not null) to its site:
+    ``demand_id``, ``site_id``, ``population``, ``travel_time_min``, in the sites' CRS. A
+    point at its site has no line (a zero-length line is invalid in some GIS software and
+    invisible in all)."""
+    if demand.crs != sites.crs:
+        demand = demand.to_crs(sites.crs)
+    site_geom = sites.set_index(sites["site_id"].astype(str)).geometry
+    assigned = demand[demand["site_id"].notna()]
+    assigned = assigned[assigned["site_id"].astype(str).isin(site_geom.index)]
+    end = site_geom.reindex(assigned["site_id"].astype(str)).to_numpy()
+    coords_a = shapely.get_coordinates(assigned.geometry.to_numpy())
+    coords_b = shapely.get_coordinates(end)
+    keep = np.any(coords_a != coords_b, axis=1)
+    lines = shapely.linestrings(np.stack([coords_a[keep], coords_b[keep]], axis=1))
+    return gpd.GeoDataFrame(
+        {
+            "demand_id": assigned["demand_id"].to_numpy()[keep],
+            "site_id": assigned["site_id"].to_numpy()[keep],
+            "population": assigned["population"].to_numpy()[keep],
+            "travel_time_min": assigned["travel_time_min"].to_numpy()[keep],
+        },
+        geometry=lines,
+        crs=sites.crs,
+    )

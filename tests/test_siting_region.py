@@ -52,6 +52,10 @@ def _same(a, b) -> None:
     pd.testing.assert_frame_equal(a.sites, b.sites, check_exact=True)
     pd.testing.assert_frame_equal(a.compliance, b.compliance, check_exact=True)
     assert a.coverage_share == b.coverage_share
+    assert (a.service_areas is None) == (b.service_areas is None)
+    if a.service_areas is not None:  # cached units bring their service areas back
+        assert a.service_areas["site_id"].tolist() == b.service_areas["site_id"].tolist()
+        assert a.service_areas.geometry.geom_equals_exact(b.service_areas.geometry, 1e-9).all()
     assert {u: o.new_site_ids for u, o in a.outcomes.items()} == {
         u: o.new_site_ids for u, o in b.outcomes.items()
     }
@@ -125,6 +129,22 @@ def test_serial_region_plan_is_complete(serial_result, province, tmp_path):
 
     names = {row[0] for row in pyogrio.list_layers(files["gpkg"])}
     assert {"sites", "candidates", "demand", "admin_units"} <= names
+    # issue 18: assignment lines (none of zero length) and every open site's service area
+    assert {"assignments", "service_areas"} <= names
+    lines = pyogrio.read_dataframe(files["gpkg"], layer="assignments")
+    at_site = r.demand["site_id"].notna() & r.demand.geometry.geom_equals(
+        r.sites.set_index("site_id").geometry.reindex(r.demand["site_id"]).set_axis(r.demand.index)
+    )
+    assert len(lines) == int(r.demand["site_id"].notna().sum() - at_site.sum()) > 0
+    assert (lines.to_crs(lines.estimate_utm_crs()).length > 0).all()
+    areas = pyogrio.read_dataframe(files["gpkg"], layer="service_areas")
+    open_ids = set(r.sites.loc[r.sites["status"] != "candidate", "site_id"])
+    assert set(areas["site_id"]) == open_ids
+    covered = r.demand[r.demand["covered"].astype(bool)]
+    by_site = areas.set_index("site_id").geometry
+    pairs = zip(covered["site_id"], covered.geometry, strict=True)
+    inside = [by_site[s] is not None and by_site[s].covers(p) for s, p in pairs]
+    assert np.mean(inside) == 1.0  # covered residents lie in their site's area
     summary = json.loads(files["summary"].read_text(encoding="utf-8"))
     assert summary["units_ok"] == 4 and "counted only in the unit" in summary["counting_rule"]
 
@@ -243,7 +263,8 @@ def test_cache_holds_arrays_and_json_and_a_broken_file_is_recomputed(
     assert len(files) == 4
     with np.load(files[0], allow_pickle=False) as data:  # no pickle: arrays and JSON only
         meta = json.loads(str(data["meta"]))
-    assert meta["format"] == "siting-unit-outcome-1" and meta["status"] == "ok"
+    assert meta["format"] == "siting-unit-outcome-2" and meta["status"] == "ok"
+    assert meta["areas"]["columns"][0]["name"] == "site_id"
     assert [c["name"] for c in meta["columns"]][:2] == ["demand_id", "population"]
     files[0].write_bytes(files[0].read_bytes()[:200])  # a truncated file
     with caplog.at_level("WARNING", logger="siting.region.cache"):

@@ -86,6 +86,7 @@ _COMMON_ALIASES: dict[str, str] = {
     "solve_status": "求解状态 / solver status",
     "solve_coverage_share": "求解覆盖率 / solver coverage share",
     "adcode": "行政区划代码 / admin code",
+    "units": "规划单元数 / units planned with it",
 }
 _LAYER_FIELDS: dict[str, tuple[str, ...]] = {
     "sites": (

@@ -75,12 +75,15 @@ def unit_key(job: UnitJob) -> str:
 # One ``.npz`` per finished unit, read with ``allow_pickle=False``: the demand frame as one
 # array per column (text columns as unicode arrays with a missing-value mask, geometries as
 # concatenated WKB with offsets) and everything else as JSON (``meta``): the outcome's fields,
-# each column's name and pandas dtype, the CRS and a format tag.
-_FORMAT = "siting-unit-outcome-1"
+# each column's name and pandas dtype, the CRS and a format tag. The service areas (format 2)
+# are a second frame, its arrays prefixed ``a``; files of format 1 (without them) are recomputed.
+_FORMAT = "siting-unit-outcome-2"
 _META_FIELDS = ("unit_id", "name", "key", "status", "summary", "seconds", "worker")
 
 
-def _frame_arrays(frame: gpd.GeoDataFrame) -> tuple[dict[str, np.ndarray], list[dict[str, str]]]:
+def _frame_arrays(
+    frame: gpd.GeoDataFrame, prefix: str = "c"
+) -> tuple[dict[str, np.ndarray], list[dict[str, str]]]:
     """Arrays and column descriptions of a frame (numbers and booleans as they are, text as
     unicode plus a missing mask, the geometry as WKB)."""
     arrays: dict[str, np.ndarray] = {}
@@ -88,11 +91,11 @@ def _frame_arrays(frame: gpd.GeoDataFrame) -> tuple[dict[str, np.ndarray], list[
     geom_col = frame.geometry.name
     for k, col in enumerate(frame.columns):
         series = frame[col]
-        key = f"c{k}"
+        key = f"{prefix}{k}"
         if col == geom_col:
-            wkb = shapely.to_wkb(series.to_numpy())
-            sizes = np.array([len(b) for b in wkb], dtype=np.int64)
-            arrays[key] = np.frombuffer(b"".join(wkb), dtype=np.uint8)
+            wkb = shapely.to_wkb(series.to_numpy())  # None for a missing shape: size 0
+            sizes = np.array([0 if b is None else len(b) for b in wkb], dtype=np.int64)
+            arrays[key] = np.frombuffer(b"".join(b or b"" for b in wkb), dtype=np.uint8)
             arrays[f"{key}_sizes"] = sizes
             columns.append({"name": str(col), "kind": "geometry", "dtype": "geometry"})
         elif isinstance(series.dtype, np.dtype) and series.dtype.kind in "biuf":
@@ -108,17 +111,20 @@ def _frame_arrays(frame: gpd.GeoDataFrame) -> tuple[dict[str, np.ndarray], list[
 
 
 def _frame_from_arrays(
-    data: Any, columns: list[dict[str, str]], crs: str | None
+    data: Any, columns: list[dict[str, str]], crs: str | None, prefix: str = "c"
 ) -> gpd.GeoDataFrame:
     values: dict[str, Any] = {}
     geometry = None
     for k, spec in enumerate(columns):
-        key = f"c{k}"
+        key = f"{prefix}{k}"
         if spec["kind"] == "geometry":
             sizes = data[f"{key}_sizes"]
             buffer = data[key].tobytes()
             ends = np.cumsum(sizes)
-            wkb = [buffer[e - n : e] for e, n in zip(ends.tolist(), sizes.tolist(), strict=True)]
+            wkb = [
+                buffer[e - n : e] if n else None
+                for e, n in zip(ends.tolist(), sizes.tolist(), strict=True)
+            ]
             geometry = (spec["name"], shapely.from_wkb(np.array(wkb, dtype=object)))
         elif spec["kind"] == "array":
             values[spec["name"]] = data[key]
@@ -145,9 +151,16 @@ def _read(path: Path) -> UnitOutcome:
         if meta.get("format") != _FORMAT:
             raise ValueError(f"format {meta.get('format')!r}, expected {_FORMAT!r}")
         demand = _frame_from_arrays(data, meta["columns"], meta["crs"])
+        areas = meta.get("areas")
+        service_areas = (
+            None
+            if areas is None
+            else _frame_from_arrays(data, areas["columns"], areas["crs"], prefix="a")
+        )
     return UnitOutcome(
         **{f: meta[f] for f in _META_FIELDS},
         demand=demand,
+        service_areas=service_areas,
         new_site_ids=tuple(meta["new_site_ids"]),
         cached=True,
     )
@@ -179,13 +192,22 @@ def store(cache_dir: Path | None, job: UnitJob, outcome: UnitOutcome) -> None:
     cache_dir.mkdir(parents=True, exist_ok=True)
     arrays, columns = _frame_arrays(outcome.demand)
     crs = outcome.demand.crs
-    meta = {
+    meta: dict[str, Any] = {
         "format": _FORMAT,
         **{f: getattr(outcome, f) for f in _META_FIELDS},
         "new_site_ids": list(outcome.new_site_ids),
         "columns": columns,
         "crs": None if crs is None else crs.to_string(),
+        "areas": None,
     }
+    if outcome.service_areas is not None:
+        area_arrays, area_columns = _frame_arrays(outcome.service_areas, prefix="a")
+        arrays.update(area_arrays)
+        area_crs = outcome.service_areas.crs
+        meta["areas"] = {
+            "columns": area_columns,
+            "crs": None if area_crs is None else area_crs.to_string(),
+        }
     path = _cache_path(cache_dir, job)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.npz")
     try:

@@ -11,6 +11,7 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import shapely
 
 from siting.region.settings import RegionSettings
 from siting.region.unit import NO_DEMAND, UnitOutcome
@@ -41,6 +42,8 @@ class RegionResult:
             ``failed: ...`` and no figures, units no resident lies in ``no demand``.
         settings: the resolved settings; report: what was left out by the split.
         timings, run_info: seconds per stage; executor, scheduler, dashboard, workers.
+        service_areas: every open site's service area, the union of its areas over the units
+            that planned with it (``None`` for straight-line travel).
     """
 
     units: gpd.GeoDataFrame
@@ -52,6 +55,7 @@ class RegionResult:
     report: dict[str, Any]
     timings: dict[str, float] = field(default_factory=dict)
     run_info: dict[str, Any] = field(default_factory=dict)
+    service_areas: gpd.GeoDataFrame | None = None
 
     @property
     def failed(self) -> dict[str, str]:
@@ -195,6 +199,7 @@ class RegionResult:
             compliance=comp,
             settings=settings,
             report=report,
+            service_areas=_region_service_areas(ok, sites),
         )
 
     def unit_table(self) -> pd.DataFrame:
@@ -218,20 +223,31 @@ class RegionResult:
         return pd.DataFrame(rows)
 
     def layers(self) -> dict[str, gpd.GeoDataFrame]:
-        """``sites`` (open), ``candidates``, ``demand`` and ``admin_units`` (compliance and run
-        status per unit) for the GeoPackage."""
+        """``sites`` (open), ``candidates``, ``demand``, ``assignments`` (a line from each
+        demand point to its site; not above :data:`siting.grid.MAX_POINTS` points),
+        ``service_areas`` (network runs) and ``admin_units`` (compliance and run status per
+        unit) for the GeoPackage."""
+        from siting.grid import MAX_POINTS
+        from siting.result import assignment_lines
+
         table = self.unit_table().rename(columns={"coverage_share": "solve_coverage_share"})
         table = table.drop(columns=["name"])
         comp = self.compliance.drop(columns=["name"])
         admin = self.units.merge(comp, on="unit_id", how="left").merge(
             table, on="unit_id", how="left"
         )
-        return {
-            "sites": self.sites[self.sites["status"] != "candidate"].reset_index(drop=True),
+        open_sites = self.sites[self.sites["status"] != "candidate"].reset_index(drop=True)
+        out = {
+            "sites": open_sites,
             "candidates": self.sites[self.sites["status"] == "candidate"].reset_index(drop=True),
             "demand": self.demand.reset_index(drop=True),
-            "admin_units": gpd.GeoDataFrame(admin, geometry="geometry", crs="EPSG:4326"),
         }
+        if len(self.demand) <= MAX_POINTS:
+            out["assignments"] = assignment_lines(self.demand, open_sites)
+        if self.service_areas is not None:
+            out["service_areas"] = self.service_areas
+        out["admin_units"] = gpd.GeoDataFrame(admin, geometry="geometry", crs="EPSG:4326")
+        return out
 
     def summary(self) -> dict[str, Any]:
         """JSON-ready: totals, coverage, the counting rule, per-unit status and errors, timings."""
@@ -279,3 +295,34 @@ class RegionResult:
         from siting.outputs import save_region
 
         return save_region(self, out_dir, name=name, projected=projected)
+
+
+def _region_service_areas(
+    ok: list[UnitOutcome], sites: gpd.GeoDataFrame
+) -> gpd.GeoDataFrame | None:
+    """Each open site's service area: the union of its areas over the units that planned with
+    it (a site serving across a border is planned with by its neighbours too); ``None``
+    when no unit has areas (straight-line travel)."""
+    frames = [o.service_areas for o in ok if o.service_areas is not None]
+    if not frames:
+        return None
+    areas = pd.concat([f.to_crs("EPSG:4326") for f in frames], ignore_index=True)
+    areas["site_id"] = areas["site_id"].astype(str)
+    open_ids = set(sites.loc[sites["status"] != "candidate", "site_id"].astype(str))
+    areas = areas[areas["site_id"].isin(open_ids)]
+    rows = []
+    for site_id, group in areas.groupby("site_id", sort=True):
+        shapes = group.geometry.dropna()
+        rows.append(
+            {
+                "site_id": site_id,
+                "threshold_min": float(group["threshold_min"].iloc[0]),
+                "reached_nodes": int(group["reached_nodes"].max()),
+                "units": len(group),
+                "geometry": shapely.union_all(shapes.to_numpy()) if len(shapes) else None,
+            }
+        )
+    columns = ["site_id", "threshold_min", "reached_nodes", "units", "geometry"]
+    return gpd.GeoDataFrame(
+        pd.DataFrame(rows, columns=columns), geometry="geometry", crs="EPSG:4326"
+    )

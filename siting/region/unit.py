@@ -56,6 +56,9 @@ class UnitOutcome:
         demand: the unit's demand points with ``unit_id``, ``site_id`` (nearest open site,
             possibly a neighbour's existing one), ``travel_time_min``, ``covered``, ``touring``.
         new_site_ids: the sites the unit opened (its own candidates).
+        service_areas: the service areas (EPSG:4326) of every site open in the unit's plan
+            (its own and the neighbours' existing ones within the buffer), or ``None``
+            (straight-line travel); the region unions a site's areas over the units.
         summary: solve status, objective, gap, coverage, notes, timings.
         error / detail: the error line and traceback of a failed unit.
         seconds: time spent in the task; ``worker``: host and process that ran it.
@@ -69,6 +72,7 @@ class UnitOutcome:
     demand: gpd.GeoDataFrame | None = None
     new_site_ids: tuple[str, ...] = ()
     summary: dict[str, Any] = field(default_factory=dict)
+    service_areas: gpd.GeoDataFrame | None = None
     error: str | None = None
     detail: str | None = None
     seconds: float = 0.0
@@ -200,6 +204,7 @@ def _run_unit(job: UnitJob, start: float) -> UnitOutcome:
         demand=demand,
         new_site_ids=tuple(sorted(new_ids)),
         summary=summary,
+        service_areas=result.service_areas(),
         seconds=time.perf_counter() - start,
         worker=_worker_name(),
     )
