@@ -1,6 +1,6 @@
-"""The plan report: a static map of a plan (matplotlib, PNG) and one self-contained HTML file
-with the map embedded, the coverage score, the compliance table per admin unit (R1, R6, R3),
-the staffing needs (R11) and the new sites with WGS84 coordinates.
+"""The plan report: one self-contained HTML file with the plan map (:mod:`siting.reportmap`)
+embedded, the coverage score, the compliance table per admin unit (R1, R6, R3),
+the staffing needs (R11), and the new and the existing sites with WGS84 coordinates.
 
 No tiles, fonts or scripts are fetched: the map has no basemap and the HTML carries the image as
 base64 and its own CSS, so the file opens offline and can be mailed as is. Needs the ``report``
@@ -11,24 +11,22 @@ from __future__ import annotations
 
 import base64
 import html
-import io
 import logging
 import math
-import warnings
 from datetime import UTC, datetime
-from functools import cache
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from shapely.errors import ShapelyError
 
+from siting.reportmap import map_png, plot_plan
 from siting.result import PlanResult
 from siting.rules import RulePreset, default_rules
-from siting_errors import DependencyError, InputError
+from siting_errors import InputError
 
 __all__ = [
+    "existing_sites_table",
     "map_png",
     "new_sites_table",
     "plot_plan",
@@ -40,242 +38,9 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-#: Fonts with Chinese glyphs tried for map labels (the first one installed is used).
-CJK_FONTS: tuple[str, ...] = (
-    "Noto Sans CJK SC",
-    "Noto Sans SC",
-    "Source Han Sans SC",
-    "WenQuanYi Micro Hei",
-    "WenQuanYi Zen Hei",
-    "SimHei",
-    "Microsoft YaHei",
-    "PingFang SC",
-    "Heiti SC",
-    "Arial Unicode MS",
-)
-
-_STATUS_STYLE: dict[str, dict[str, Any]] = {
-    "existing": {"marker": "s", "color": "#1f78b4", "s": 60, "label": "existing centre"},
-    "added": {"marker": "D", "color": "#6a3d9a", "s": 70, "label": "site added by the planner"},
-    "new": {"marker": "*", "color": "#e31a1c", "s": 220, "label": "new centre (plan)"},
-}
-
-
-#: rules plans: the lower tiers drawn apart from the centres (which keep the status styles)
-_TIER_STYLE: dict[str, dict[str, Any]] = {
-    "township_health_centre": {
-        "marker": "s",
-        "color": "#33a02c",
-        "s": 60,
-        "label": "township health centre",
-    },
-    "community_health_service_station": {
-        "marker": "o",
-        "color": "#ff7f00",
-        "s": 22,
-        "label": "health service station (R6)",
-    },
-    "village_clinic": {"marker": "o", "color": "#a6761d", "s": 18, "label": "village clinic"},
-    "county_hospital": {"marker": "P", "color": "#6a3d9a", "s": 90, "label": "county hospital"},
-}
-
-
-def _pyplot() -> Any:
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg", force=False)
-        import matplotlib.pyplot as plt
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise DependencyError("the report needs matplotlib: pip install 'siting[report]'") from exc
-    return plt
-
-
-#: Font files with Chinese glyphs that matplotlib does not list by itself (``.ttc``
-#: collections), looked for in the usual system font folders.
-_CJK_FILE_PATTERNS: tuple[str, ...] = (
-    "*wqy*.tt[cf]",
-    "*NotoSansCJK*.tt[cf]",
-    "*NotoSansCJK*.otf",
-    "*SourceHanSans*.otf",
-    "*SourceHanSans*.ttc",
-    "simhei.ttf",
-    "msyh.tt[cf]",
-    "PingFang.ttc",
-)
-_FONT_DIRS: tuple[str, ...] = (
-    "/usr/share/fonts",
-    "/usr/local/share/fonts",
-    "~/.fonts",
-    "~/.local/share/fonts",
-    "/System/Library/Fonts",
-    "/Library/Fonts",
-    "C:/Windows/Fonts",
-)
-
-
-@cache
-def _cjk_font() -> str | None:
-    """The first installed font of :data:`CJK_FONTS`, registering system ``.ttc`` files
-    matplotlib skips; ``None`` when there is none."""
-    from matplotlib import font_manager
-
-    def pick() -> str | None:
-        installed = {f.name for f in font_manager.fontManager.ttflist}
-        return next((name for name in CJK_FONTS if name in installed), None)
-
-    found = pick()
-    if found is not None:
-        return found
-    for folder in _FONT_DIRS:
-        root = Path(folder).expanduser()
-        if not root.is_dir():
-            continue
-        for pattern in _CJK_FILE_PATTERNS:
-            for path in sorted(root.rglob(pattern))[:4]:
-                try:
-                    font_manager.fontManager.addfont(str(path))
-                except (OSError, RuntimeError, ValueError) as exc:
-                    logger.debug("font %s not usable: %s", path, exc)
-    return pick()
-
-
-def _has_cjk(text: str) -> bool:
-    return any("\u2e80" <= ch <= "\u9fff" or "\uf900" <= ch <= "\ufaff" for ch in text)
-
 
 def _rules(result: PlanResult) -> RulePreset:
     return result.scenario.rules if result.scenario.rules is not None else default_rules()
-
-
-def plot_plan(result: PlanResult, *, ax: Any = None, title: str | None = None) -> Any:
-    """Draw the plan on matplotlib axes (new ones when ``ax`` is ``None``) and return the
-    figure: admin units, demand cells coloured inside / outside the service circle (sized by
-    population), service areas (network runs, semi-transparent), open sites by status.
-
-    Coordinates are WGS84 longitude / latitude with the aspect corrected for the latitude.
-    Admin units are labelled with their names when a font with Chinese glyphs is installed,
-    else with their ``unit_id`` (the names are in the report's tables).
-    """
-    plt = _pyplot()
-    if ax is None:
-        fig, ax = plt.subplots(figsize=(9, 8), dpi=110)
-    else:
-        fig = ax.figure
-    threshold = result.scenario.threshold_minutes
-    demand = result.demand.to_crs("EPSG:4326")
-    demand = demand[demand["population"] > 0]
-    pop = demand["population"].to_numpy(dtype=np.float64)
-    size = 2.0 + 18.0 * np.sqrt(pop / pop.max()) if len(pop) and pop.max() > 0 else 4.0
-    xy = np.column_stack([demand.geometry.x.to_numpy(), demand.geometry.y.to_numpy()])
-    covered = demand["covered"].to_numpy(dtype=bool)
-    circle = f"≤ {threshold:g} min" if threshold is not None else "reachable"
-    sizes = np.broadcast_to(size, len(pop))
-    ax.scatter(
-        xy[covered, 0],
-        xy[covered, 1],
-        s=sizes[covered],
-        c="#66bd63",
-        alpha=0.55,
-        linewidths=0,
-        label=f"residents {circle}",
-        zorder=2,
-    )
-    ax.scatter(
-        xy[~covered, 0],
-        xy[~covered, 1],
-        s=sizes[~covered],
-        c="#d7191c",
-        alpha=0.55,
-        linewidths=0,
-        label="residents outside the circle",
-        zorder=2,
-    )
-    try:
-        areas = result.service_areas()
-    except (ValueError, ShapelyError) as exc:  # pragma: no cover - a map without areas
-        # (an InputError is a ValueError) is still a map
-        logger.warning("service areas not drawn: %s", exc)
-        areas = None
-    if areas is not None:
-        areas = areas[areas.geometry.notna() & ~areas.geometry.is_empty]
-        if len(areas):
-            areas.to_crs("EPSG:4326").plot(
-                ax=ax, color="#2ca25f", alpha=0.15, edgecolor="#2ca25f", linewidth=0.6, zorder=1
-            )
-    if result.scenario.units is not None:
-        units = result.scenario.units.to_crs("EPSG:4326")
-        units.boundary.plot(ax=ax, color="#3c3c3c", linewidth=0.8, zorder=3)
-        font = _cjk_font()
-        names = units["name"].astype(str).tolist()
-        use_names = font is not None or not any(_has_cjk(n) for n in names)
-        labels = names if use_names else units["unit_id"].astype(str).tolist()
-        points = units.geometry.representative_point()
-        for label, pt in zip(labels, points, strict=True):
-            ax.annotate(
-                label,
-                (pt.x, pt.y),
-                ha="center",
-                va="center",
-                fontsize=8,
-                color="#222222",
-                fontfamily=font if (font and use_names) else None,
-                bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.7},
-                zorder=6,
-            )
-    sites = result.chosen_sites.to_crs("EPSG:4326")
-    added = (
-        sites["added"].fillna(False).astype(bool).to_numpy()
-        if "added" in sites.columns
-        else np.zeros(len(sites), dtype=bool)
-    )
-    kind = np.where(added, "added", sites["status"].astype(str).to_numpy())
-    styles = _STATUS_STYLE
-    if "tier" in sites.columns:  # a rules plan: by tier, centres by status
-        tier = sites["tier"].astype(str).to_numpy()
-        lower = np.isin(tier, list(_TIER_STYLE))
-        kind = np.where(lower & ~added, tier, kind)
-        styles = _STATUS_STYLE | _TIER_STYLE
-    for key, style in styles.items():
-        pick = kind == key
-        if pick.any():
-            ax.scatter(
-                sites.geometry.x.to_numpy()[pick],
-                sites.geometry.y.to_numpy()[pick],
-                marker=style["marker"],
-                c=style["color"],
-                s=style["s"],
-                edgecolors="black",
-                linewidths=0.6,
-                label=f"{style['label']} ({int(pick.sum())})",
-                zorder=5,
-            )
-    lat = float(np.nanmean(xy[:, 1])) if len(xy) else 0.0
-    ax.set_aspect(1.0 / max(math.cos(math.radians(lat)), 0.05))
-    ax.set_xlabel("longitude (°E)")
-    ax.set_ylabel("latitude (°N)")
-    ax.tick_params(labelsize=7)
-    ax.ticklabel_format(useOffset=False, style="plain")
-    cov = result.coverage
-    heading = title or f"{result.scenario.name}: {result.scenario.model}"
-    if cov is not None:
-        heading += f" — coverage {cov.share:.1%} within {cov.threshold_minutes:g} min"
-    ax.set_title(heading, fontsize=10)
-    ax.legend(loc="lower left", fontsize=7, framealpha=0.85, markerscale=0.8)
-    fig.tight_layout()
-    return fig
-
-
-def map_png(result: PlanResult, *, dpi: int = 130, title: str | None = None) -> bytes:
-    """The plan map as PNG bytes (see :func:`plot_plan`)."""
-    plt = _pyplot()
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Glyph .* missing from font")
-        fig = plot_plan(result, title=title)
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=dpi)
-    plt.close(fig)
-    return buf.getvalue()
 
 
 def staffing_table(result: PlanResult) -> pd.DataFrame:
@@ -300,6 +65,33 @@ def staffing_table(result: PlanResult) -> pd.DataFrame:
         assert isinstance(total, dict)
         table.loc[len(table)] = {"name": "total", "population": float(pops.sum()), **total}
     return table
+
+
+def existing_sites_table(result: PlanResult) -> pd.DataFrame:
+    """The existing sites the plan keeps (not those the planner added) with WGS84 ``lon`` /
+    ``lat``, the residents assigned to each, those inside the circle and their mean travel
+    time: what the new sites are added to."""
+    sites = result.chosen_sites
+    added = (
+        sites["added"].fillna(False).astype(bool)
+        if "added" in sites.columns
+        else pd.Series(False, index=sites.index)
+    )
+    pick = sites[(sites["status"] == "existing") & ~added].to_crs("EPSG:4326")
+    return pd.DataFrame(
+        {
+            "site_id": pick["site_id"].astype(str).to_numpy(),
+            "name": pick["name"].fillna("").astype(str).to_numpy()
+            if "name" in pick.columns
+            else "",
+            "tier": pick["tier"].astype(str).to_numpy() if "tier" in pick.columns else "",
+            "lon": np.round(pick.geometry.x.to_numpy(), 6),
+            "lat": np.round(pick.geometry.y.to_numpy(), 6),
+            "assigned_population": pick["assigned_population"].to_numpy(),
+            "covered_population": pick["covered_population"].to_numpy(),
+            "mean_travel_min": pick["mean_travel_min"].to_numpy(),
+        }
+    )
 
 
 def new_sites_table(result: PlanResult) -> pd.DataFrame:
@@ -599,6 +391,26 @@ def render_report(
         )
     else:
         parts.append("<p>The plan opens no new site.</p>")
+    kept = existing_sites_table(result)
+    parts.append(f'<h2 id="existing-sites">Existing sites ({len(kept)})</h2>')
+    if len(kept):
+        parts.append(
+            _table(
+                kept,
+                {
+                    "site_id": ("site", None),
+                    "name": ("name", None),
+                    **({"tier": ("tier", None)} if result.steps is not None else {}),
+                    "lon": ("longitude (WGS84)", "{:.6f}"),
+                    "lat": ("latitude (WGS84)", "{:.6f}"),
+                    "assigned_population": ("assigned residents", "{:,.0f}"),
+                    "covered_population": ("within circle", "{:,.0f}"),
+                    "mean_travel_min": ("mean travel min", "{:.1f}"),
+                },
+            )
+        )
+    else:
+        parts.append("<p>There are no existing sites: every site of the plan is new.</p>")
     if result.notes:
         parts.append("<h2>Notes</h2><ul>")
         parts += [f'<li class="note">{_e(n)}</li>' for n in result.notes]

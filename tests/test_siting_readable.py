@@ -224,3 +224,79 @@ def test_service_areas_contain_their_covered_residents_on_the_demo() -> None:
     sites = result.chosen_sites.to_crs("EPSG:4326")
     pairs = zip(sites["site_id"], sites.geometry, strict=True)
     assert all(by_site[str(s)].covers(p) for s, p in pairs)
+
+
+def _plan_with_units(n_units: int) -> object:
+    from shapely.geometry import box
+
+    # n_units strips 100 m wide side by side: their labels cannot all fit on the map
+    units = gpd.GeoDataFrame(
+        {
+            "unit_id": [f"u{k:02d}" for k in range(n_units)],
+            "name": [f"街道{k}" for k in range(n_units)],
+        },
+        geometry=[
+            box(X0 + 100 * k, Y0 - 500, X0 + 100 * (k + 1), Y0 + 500) for k in range(n_units)
+        ],
+        crs=CRS,
+    )
+    xs = [100 * k + 50 for k in range(n_units)]
+    demand = gpd.GeoDataFrame(
+        {"demand_id": [f"d{k}" for k in range(n_units)], "population": [100.0 + k for k in xs]},
+        geometry=[Point(X0 + x, Y0) for x in xs],
+        crs=CRS,
+    )
+    sites = gpd.GeoDataFrame(
+        {"site_id": ["old", "s1"], "name": ["老中心", "新站"], "existing": [True, False]},
+        geometry=[Point(X0 + 50, Y0 + 10), Point(X0 + 100 * n_units - 50, Y0 + 10)],
+        crs=CRS,
+    )
+    return plan(
+        Scenario(
+            demand=demand,
+            sites=sites,
+            units=units,
+            model="mclp",
+            new_sites=1,
+            threshold_minutes=10.0,
+            detour_factor=1.0,
+            walk_speed_kmh=4.5,
+        )
+    )
+
+
+def test_report_map_declutters_labels_and_has_scale_bar_and_north_arrow() -> None:
+    pytest.importorskip("matplotlib")
+    import matplotlib.pyplot as plt
+
+    from siting._mapdeco import nice_length
+    from siting.reportmap import plot_plan
+
+    result = _plan_with_units(60)
+    fig = plot_plan(result)
+    ax = fig.axes[0]
+    labels = [c for c in ax.get_children() if type(c).__name__ == "Annotation" and c.get_text()]
+    assert 0 < len(labels) < 60  # 60 labels 100 m apart on a 6 km map: most are left out
+    renderer = fig.canvas.get_renderer()
+    boxes = [t.get_window_extent(renderer) for t in labels]
+    assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1 :])
+    # the unit with the new site keeps its label first
+    new_unit = result.units.loc[result.units["new_sites"] > 0, "name"].tolist()
+    assert set(new_unit) <= {t.get_text() for t in labels}
+    words = {t.get_text() for t in ax.texts}
+    assert "N" in words  # north arrow
+    assert any(w.endswith(" km") or w.endswith(" m") for w in words)  # scale bar
+    plt.close(fig)
+    assert [nice_length(v) for v in (1234.0, 2100.0, 7999.0, 0.5)] == [1000, 2000, 5000, 1]
+
+
+def test_report_lists_existing_sites_too() -> None:
+    pytest.importorskip("matplotlib")
+    from siting.report import existing_sites_table, render_report
+
+    result = _plan_with_units(5)
+    kept = existing_sites_table(result)
+    assert kept["site_id"].tolist() == ["old"] and kept["name"].tolist() == ["老中心"]
+    text = render_report(result, png=b"")
+    assert '<h2 id="existing-sites">Existing sites (1)</h2>' in text
+    assert "老中心" in text and "New sites (1)" in text
