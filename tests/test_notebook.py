@@ -24,6 +24,15 @@ def test_notebook_is_stored_without_outputs() -> None:
             assert cell.outputs == [] and cell.execution_count is None
 
 
+def test_notebook_shows_decisions_not_widget_code() -> None:
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+    # the widget wiring lives in siting.whatif_panel (issue 18)
+    assert len(code.splitlines()) < 130
+    assert "ipywidgets" not in code and "ipyleaflet" not in code and "on_click" not in code
+    assert "WhatIfPanel(" in code and "static_map(" in code
+
+
 def test_notebook_runs_and_computes_the_what_if(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -39,6 +48,16 @@ def test_notebook_runs_and_computes_the_what_if(
     )
     client.execute()  # raises CellExecutionError naming the cell on any error
     out = json.loads(result_json.read_text(encoding="utf-8"))
+    # issue 18: a static map image among the outputs (an HTML export shows it offline), the
+    # compliance table with readable headings and formatted numbers, exports per scenario
+    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
+    pngs = [o for o in outputs if "image/png" in o.get("data", {})]
+    assert len(pngs) >= 2  # the plan, and the scripted what-if
+    html = "\n".join(o.get("data", {}).get("text/html", "") for o in outputs)
+    assert "Within the circle" in html and "Residents" in html
+    assert "required_centres" not in html and "28106.0" not in html
+    assert Path(out["geopackage"]).name.startswith("what_if_plan-rules-")
+    assert Path(out["geopackage"]).name != "what_if.gpkg"
     # the notebook plans by the rules first: baseline (existing centres judged) vs the plan
     assert out["model"] == "rules" and out["plan_steps"][0] == "R1"
     assert 0.2 < out["coverage_baseline"] < out["coverage_plan"] <= 1.0
