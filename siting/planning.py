@@ -208,6 +208,19 @@ def plan(
     say(progress, f"solving {scenario.model} ({scenario.backend})")
     t0 = time.perf_counter()
     solution, travel = _solve_honestly(scenario, travel, pop, notes, progress)
+    if scenario.model == "mclp" and scenario.threshold_minutes is not None:
+        from siting.ties import prefer_nearest  # ties among equal coverage (issue 18)
+
+        solution, tie_note = prefer_nearest(
+            solution,
+            travel.costs,
+            pop,
+            scenario.threshold_minutes,
+            np.flatnonzero(scenario.existing_mask),
+            far=travel.cutoff_minutes,
+        )
+        if tie_note:
+            notes.append(tie_note)
     timings["solve"] = time.perf_counter() - t0
     if solution.reason:
         notes.append(solution.reason)

@@ -300,3 +300,59 @@ def test_report_lists_existing_sites_too() -> None:
     text = render_report(result, png=b"")
     assert '<h2 id="existing-sites">Existing sites (1)</h2>' in text
     assert "老中心" in text and "New sites (1)" in text
+
+
+def test_mclp_ties_go_to_the_plan_nearest_to_its_residents() -> None:
+    # residents at 0 m (100) and 600 m (100); candidates at 700 m and 300 m. Each covers both
+    # within 10 min (750 m): a tie on coverage. The candidate at 300 m is nearer to both
+    # (300 + 300 m against 700 + 100 m): it must be the one kept, whatever the solver found.
+    for order in ((700, 300), (300, 700)):
+        demand = gpd.GeoDataFrame(
+            {"demand_id": ["a", "b"], "population": [100.0, 100.0]},
+            geometry=[Point(X0, Y0), Point(X0 + 600, Y0)],
+            crs=CRS,
+        )
+        sites = gpd.GeoDataFrame(
+            {"site_id": [f"s{x}" for x in order], "existing": [False, False]},
+            geometry=[Point(X0 + x, Y0) for x in order],
+            crs=CRS,
+        )
+        result = plan(
+            Scenario(
+                demand=demand,
+                sites=sites,
+                model="mclp",
+                new_sites=1,
+                threshold_minutes=10.0,
+                detour_factor=1.0,
+                walk_speed_kmh=4.5,
+            )
+        )
+        assert result.status == "optimal"
+        assert result.coverage.covered_population == 200.0  # the optimum, unchanged
+        assert result.chosen_sites["site_id"].tolist() == ["s300"], order
+        assert result.mean_travel_minutes == pytest.approx(4.0)  # 300 m at 75 m/min
+        notes = " ".join(result.notes)
+        assert "MCLP tie-break" in notes
+        assert result.solution.details["tie_break"]["swaps"] in (0, 1)
+
+
+def test_mclp_tie_break_never_lowers_coverage() -> None:
+    import numpy as np
+
+    from siting.ties import prefer_nearest
+    from solvers import MCLP, CostMatrix, solve
+
+    rng = np.random.default_rng(7)
+    for _ in range(5):
+        d = rng.uniform(0, 20, size=(30, 12))
+        w = rng.integers(1, 50, size=30).astype(float)
+        costs = CostMatrix.from_dense(d, cutoff=15.0)
+        sol = solve(MCLP(costs, threshold=6.0, p=3, weights=w))
+        new, note = prefer_nearest(sol, costs, w, 6.0, np.array([], dtype=np.int64), far=15.0)
+        assert note is not None and len(new.open_sites) == 3
+        covered = lambda o: w[(d[:, o] <= 6.0).any(axis=1)].sum()  # noqa: E731
+        assert covered(new.open_sites) == pytest.approx(covered(sol.open_sites))
+        total = lambda o: (w * np.minimum(d[:, o], 15.0).min(axis=1)).sum()  # noqa: E731
+        assert total(new.open_sites) <= total(sol.open_sites) + 1e-9
+        assert new.objective == sol.objective
