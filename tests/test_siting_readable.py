@@ -351,8 +351,11 @@ def test_mclp_tie_break_never_lowers_coverage() -> None:
         sol = solve(MCLP(costs, threshold=6.0, p=3, weights=w))
         new, note = prefer_nearest(sol, costs, w, 6.0, np.array([], dtype=np.int64), far=15.0)
         assert note is not None and len(new.open_sites) == 3
-        covered = lambda o: w[(d[:, o] <= 6.0).any(axis=1)].sum()  # noqa: E731
-        assert covered(new.open_sites) == pytest.approx(covered(sol.open_sites))
-        total = lambda o: (w * np.minimum(d[:, o], 15.0).min(axis=1)).sum()  # noqa: E731
-        assert total(new.open_sites) <= total(sol.open_sites) + 1e-9
+        covered = [w[(d[:, o] <= 6.0).any(axis=1)].sum() for o in (new.open_sites, sol.open_sites)]
+        assert covered[0] == pytest.approx(covered[1])
+        total = [
+            (w * np.minimum(d[:, o], 15.0).min(axis=1)).sum()
+            for o in (new.open_sites, sol.open_sites)
+        ]
+        assert total[0] <= total[1] + 1e-9
         assert new.objective == sol.objective
