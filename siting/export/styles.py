@@ -337,7 +337,7 @@ def _sites_style() -> str:
             "site added by the planner",
             _ground_marker("diamond", "106,61,154,255", 260.0, 2.0, 4.0, "255,255,255,255"),
         ),
-        ("new", "new site", _ground_marker("star", "227,26,28,255", 300.0, 3.2, 5.0, "60,0,0,255")),
+        ("new", "new site", _ground_marker("star", "227,26,28,255", 300.0, 2.2, 5.0, "60,0,0,255")),
         ("candidate", "candidate (not chosen)", _CANDIDATE),
     ]
     for k, (value, label, props) in enumerate(classes):
@@ -528,6 +528,8 @@ def _compliance_style() -> str:
 #: assignment lines are drawn only from this scale in (1:25,000, a district): further out
 #: thousands of them form a hairball
 ASSIGNMENT_LINES_BEYOND = 25_000.0
+#: touring-service points are drawn only from this scale in (1:150,000, a city)
+TOURING_BEYOND = 150_000.0
 
 
 def default_styles(*, threshold_minutes: float = 10.0) -> dict[str, str]:
@@ -544,9 +546,10 @@ def default_styles(*, threshold_minutes: float = 10.0) -> dict[str, str]:
     translucent grey lines, drawn only from 1:25,000 in (:data:`ASSIGNMENT_LINES_BEYOND`);
     ``service_areas``: light translucent green; ``admin_units``: a choropleth of
     ``coverage_share`` labelled with ``name``; ``compliance``: unit borders coloured by status
-    (ok green, flagged orange, violation red); ``touring`` and ``village_groups``: markers
-    sized on the ground. Each style also carries readable field aliases (Chinese and English,
-    see :func:`field_aliases`); the field names stay as they are.
+    (ok green, flagged orange, violation red); ``touring`` (drawn from 1:150,000 in,
+    :data:`TOURING_BEYOND`) and ``village_groups``: markers sized on the ground. Each style
+    also carries readable field aliases (Chinese and English, see :func:`field_aliases`); the
+    field names stay as they are.
     """
     if (
         isinstance(threshold_minutes, bool)
@@ -590,8 +593,12 @@ def default_styles(*, threshold_minutes: float = 10.0) -> dict[str, str]:
         ),
         "admin_units": _admin_units_style(),
         # rules plans (issue 16); plain single-symbol styles
+        # tens of thousands of touring points cover a province map: drawn from 1:150,000 in
         "touring": _single(
-            "marker", _ground_marker("triangle", "255,127,0,230", 120.0, 0.8, 3.0), layer="touring"
+            "marker",
+            _ground_marker("triangle", "255,127,0,230", 120.0, 0.8, 3.0),
+            layer="touring",
+            hidden_beyond=TOURING_BEYOND,
         ),
         "village_groups": _single(
             "marker",
