@@ -26,7 +26,14 @@ from siting.result import PlanResult
 from siting.rules import RulePreset
 from siting.scenario import Scenario
 
-__all__ = ["COMPLIANCE_COLUMNS", "WhatIfPanel", "compliance_view", "static_map", "summary_view"]
+__all__ = [
+    "COMPLIANCE_COLUMNS",
+    "WhatIfPanel",
+    "compliance_view",
+    "plan_views",
+    "static_map",
+    "summary_view",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -82,6 +89,35 @@ def _view(frame: pd.DataFrame, columns: Mapping[str, tuple[str, str | None]]) ->
     return out
 
 
+_TIER_COLUMNS: dict[str, tuple[str, str | None]] = {
+    "tier": ("Tier", None),
+    "existing": ("Existing", "{:,.0f}"),
+    "new": ("New", "{:,.0f}"),
+    "assigned_population": ("Residents served", "{:,.0f}"),
+    "rules": ("Placed by", None),
+}
+_STEP_COLUMNS: dict[str, tuple[str, str | None]] = {
+    "rule": ("Rule", None),
+    "tier": ("Tier", None),
+    "new_sites": ("New sites", "{:,.0f}"),
+    "status": ("Status", None),
+    "seconds": ("Seconds", "{:.2f}"),
+}
+
+
+def plan_views(result: PlanResult) -> tuple[pd.DataFrame, pd.DataFrame] | None:
+    """A rules plan's facilities per tier and its steps, readable and formatted; ``None`` for
+    a one-model run."""
+    if result.steps is None:
+        return None
+    from siting.report import tier_table
+
+    return (
+        _view(tier_table(result), _TIER_COLUMNS).reset_index(drop=True),
+        _view(result.steps, _STEP_COLUMNS).reset_index(drop=True),
+    )
+
+
 def compliance_view(result: PlanResult) -> pd.DataFrame | None:
     """The compliance table with readable headings (``Residents``, ``Within the circle``)
     and formatted numbers (``28,106``, ``93.4%``; ``–`` where there is no value), one row
@@ -121,7 +157,7 @@ def _display(obj: Any) -> None:
 
 
 def _slug(text: str) -> str:
-    slug = re.sub(r"[^0-9A-Za-z_.-]+", "-", text).strip("-._")
+    slug = re.sub(r"[^0-9A-Za-z_.+-]+", "-", text).strip("-._")
     return (slug or "scenario")[:80]
 
 

@@ -56,6 +56,7 @@ def test_notebook_runs_and_computes_the_what_if(
     html = "\n".join(o.get("data", {}).get("text/html", "") for o in outputs)
     assert "Within the circle" in html and "Residents" in html
     assert "required_centres" not in html and "28106.0" not in html
+    assert "assigned_population" not in html and "300000.0" not in html  # tiers, steps
     assert Path(out["geopackage"]).name.startswith("what_if_plan-rules-")
     assert Path(out["geopackage"]).name != "what_if.gpkg"
     # the notebook plans by the rules first: baseline (existing centres judged) vs the plan
