@@ -359,3 +359,34 @@ def test_mclp_tie_break_never_lowers_coverage() -> None:
         ]
         assert total[0] <= total[1] + 1e-9
         assert new.objective == sol.objective
+
+
+def test_console_tables_keep_ids_and_headers_whole() -> None:
+    import io
+
+    from rich.console import Console
+
+    from siting._console import fitted_table, number, print_table, share
+
+    rows = [["89a8100c2a3ffff", "Escola Estadual Professor Fulano de Tal", "12,345", share(0.5)]]
+    rows.append(["89a8100c2a40fff", "中山街道社区卫生服务中心", "0", share(float("nan"))])
+    table = fitted_table(
+        [("site", "left"), ("name", "left"), ("population", "right"), ("share", "right")],
+        rows,
+        wrap=("name",),
+    )
+    for width in (40, 60, 200):  # a narrow terminal, 80 columns in a file, a wide one
+        console = Console(file=io.StringIO(), width=width)
+        print_table(console, table)
+        text = console.file.getvalue()
+        assert "…" not in text
+        assert "89a8100c2a3ffff" in text and "89a8100c2a40fff" in text
+        assert "population" in text
+        assert "nan" not in text and "–" in text and "50.0%" in text
+        assert console.width == width  # restored
+    assert [share(None), share("x"), number(float("nan")), number(28106.0)] == [
+        "–",
+        "–",
+        "–",
+        "28,106",
+    ]
