@@ -82,9 +82,11 @@ def run_demo(
     mode: str = "walk",
     report: str | Path | None = None,
     progress: Callable[[str], None] | None = None,
+    projected: bool = False,
 ) -> DemoOutcome:
     """Generate the city, plan it (by the rules, or ``model`` with ``new_sites`` new clinics)
-    with the existing clinics alone as the baseline, and write every output."""
+    with the existing clinics alone as the baseline, and write every output (``projected``:
+    the GeoPackage in the local UTM zone)."""
     start = time.perf_counter()
     if progress:
         progress(f"generating the synthetic city (seed {seed}, {population:,} residents)")
@@ -93,5 +95,5 @@ def run_demo(
         city, new_sites=new_sites, threshold_minutes=threshold_minutes, mode=mode, model=model
     )
     run = run_plan(scenario, baseline=True, progress=progress)
-    files = save_run(run, out_dir, name="demo", report=report)
+    files = save_run(run, out_dir, name="demo", report=report, projected=projected)
     return DemoOutcome(city, run.baseline, run.result, files, time.perf_counter() - start)
