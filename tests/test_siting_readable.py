@@ -366,7 +366,7 @@ def test_console_tables_keep_ids_and_headers_whole() -> None:
 
     from rich.console import Console
 
-    from siting._console import fitted_table, number, print_table, share
+    from siting.cli._tables import fitted_table, number, print_table, share
 
     rows = [["89a8100c2a3ffff", "Escola Estadual Professor Fulano de Tal", "12,345", share(0.5)]]
     rows.append(["89a8100c2a40fff", "中山街道社区卫生服务中心", "0", share(float("nan"))])
@@ -390,3 +390,25 @@ def test_console_tables_keep_ids_and_headers_whole() -> None:
         "–",
         "28,106",
     ]
+
+
+def test_cli_projected_flag_and_readable_console(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    out = tmp_path / "d"
+    run = subprocess.run(
+        [sys.executable, "-m", "siting", "demo", "--population", "30000", "--model", "mclp",
+         "--new-sites", "2", "--projected", "--quiet", "--out", str(out)],
+        capture_output=True, text=True, timeout=300, env={**__import__("os").environ,
+                                                         "COLUMNS": "60"},
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    # stdout: the tables only, no solver banner, nothing cut, no nan%
+    assert "Running HiGHS" not in run.stdout and "THIRD_PARTY" not in run.stdout
+    assert "…" not in run.stdout and "nan%" not in run.stdout
+    assert "population" in run.stdout and "open sites" in run.stdout
+    gpkg = out / "demo.gpkg"
+    sites = pyogrio.read_dataframe(gpkg, layer="sites")
+    assert sites.crs.to_epsg() == 32649  # UTM 49N, Hohhot
+    assert (sites.geometry.x > 100_000).all() and (sites.geometry.y > 4_000_000).all()  # metres

@@ -9,6 +9,7 @@ from rich.table import Table
 
 from siting._flags import cli_words
 from siting.cli._app import console, err_console
+from siting.cli._tables import fitted_table, number, print_table, share
 
 
 def mean_travel(result: Any) -> str:
@@ -36,7 +37,7 @@ def print_result(result: object, title: str) -> None:
         c = result.coverage
         head.add_row(
             f"coverage ≤ {c.threshold_minutes:g} min ({result.scenario.mode})",
-            f"{c.share:.1%} ({c.covered_population:,.0f} of {c.total_population:,.0f})",
+            f"{share(c.share)} ({c.covered_population:,.0f} of {c.total_population:,.0f})",
         )
     head.add_row("mean travel time", mean_travel(result))
     lost = summary.get("uncoverable")
@@ -51,43 +52,65 @@ def print_result(result: object, title: str) -> None:
     )
     head.add_row("solve time", f"{result.solution.time:.2f} s")
     console.print(head)
-    table = Table(title="open sites", title_justify="left")
-    for col in ("site", "name", "status", "population", "covered", "mean min", "max min"):
-        table.add_column(col, justify="right" if col not in ("site", "name", "status") else "left")
-    for row in result.table().itertuples(index=False):
-        table.add_row(
-            str(row.site_id),
-            str(row.name),
-            str(row.status),
-            f"{row.assigned_population:,.0f}",
-            f"{row.covered_population:,.0f}",
-            f"{row.mean_travel_min:.1f}",
-            f"{row.max_travel_min:.1f}",
-        )
-    console.print(table)
-    if result.units is not None:
-        units = Table(title="admin units", title_justify="left")
-        for col in ("unit", "population", "covered", "share", "existing", "new"):
-            units.add_column(col, justify="left" if col == "unit" else "right")
-        for row in result.units.itertuples(index=False):
-            units.add_row(
-                str(row.name),
-                f"{row.population:,.0f}",
-                f"{row.covered_population:,.0f}",
-                f"{row.coverage_share:.1%}",
-                str(row.existing_sites),
-                str(row.new_sites),
-            )
-        console.print(units)
-    if result.compliance is not None:
-        comp = Table(
-            title=f"compliance ({result.compliance['rules'].iloc[0]})"
-            if len(result.compliance)
-            else "compliance",
+    print_table(
+        console,
+        fitted_table(
+            [
+                ("site", "left"),
+                ("name", "left"),
+                ("status", "left"),
+                ("population", "right"),
+                ("covered", "right"),
+                ("mean min", "right"),
+                ("max min", "right"),
+            ],
+            (
+                [
+                    str(row.site_id),
+                    "" if row.name is None else str(row.name),
+                    str(row.status),
+                    number(row.assigned_population),
+                    number(row.covered_population),
+                    number(row.mean_travel_min, "{:.1f}"),
+                    number(row.max_travel_min, "{:.1f}"),
+                ]
+                for row in result.table().itertuples(index=False)
+            ),
+            wrap=("name",),
+            title="open sites",
             title_justify="left",
+        ),
+    )
+    if result.units is not None:
+        print_table(
+            console,
+            fitted_table(
+                [
+                    ("unit", "left"),
+                    ("population", "right"),
+                    ("covered", "right"),
+                    ("share", "right"),
+                    ("existing", "right"),
+                    ("new", "right"),
+                ],
+                (
+                    [
+                        str(row.name),
+                        number(row.population),
+                        number(row.covered_population),
+                        share(row.coverage_share),  # – for a unit without residents
+                        str(row.existing_sites),
+                        str(row.new_sites),
+                    ]
+                    for row in result.units.itertuples(index=False)
+                ),
+                wrap=("unit",),
+                title="admin units",
+                title_justify="left",
+            ),
         )
-        for col in ("unit", "required", "planned", "off band", "beyond", "touring", "breaks"):
-            comp.add_column(col, justify="right" if col not in ("unit", "breaks") else "left")
+    if result.compliance is not None:
+        rows = []
         for row in result.compliance.itertuples(index=False):
             off_band = row.centres_below_band + row.centres_above_band
             broken = [
@@ -99,16 +122,37 @@ def print_result(result: object, title: str) -> None:
                 )
                 if bad
             ]
-            comp.add_row(
-                str(row.name) + (" *" if row.flag else ""),
-                str(row.required_centres),
-                str(row.planned_centres),
-                str(off_band),
-                f"{row.population_beyond:,.0f}",
-                f"{row.touring_population:,.0f}",
-                " ".join(broken) or "ok",
+            rows.append(
+                [
+                    str(row.name) + (" *" if row.flag else ""),
+                    str(row.required_centres),
+                    str(row.planned_centres),
+                    str(off_band),
+                    number(row.population_beyond),
+                    number(row.touring_population),
+                    " ".join(broken) or "ok",
+                ]
             )
-        console.print(comp)
+        print_table(
+            console,
+            fitted_table(
+                [
+                    ("unit", "left"),
+                    ("required", "right"),
+                    ("planned", "right"),
+                    ("off band", "right"),
+                    ("beyond", "right"),
+                    ("touring", "right"),
+                    ("breaks", "left"),
+                ],
+                rows,
+                wrap=("unit",),
+                title=f"compliance ({result.compliance['rules'].iloc[0]})"
+                if len(result.compliance)
+                else "compliance",
+                title_justify="left",
+            ),
+        )
         if (result.compliance["flag"] != "").any():
             console.print("* under R1's minimum population: keeps its one centre (flagged)")
     for note in result.notes:
@@ -139,7 +183,7 @@ def print_rules_result(result: object, title: str) -> None:
         c = result.coverage
         head.add_row(
             f"coverage ≤ {c.threshold_minutes:g} min ({result.scenario.mode})",
-            f"{c.share:.1%} ({c.covered_population:,.0f} of {c.total_population:,.0f})",
+            f"{share(c.share)} ({c.covered_population:,.0f} of {c.total_population:,.0f})",
         )
     if result.touring is not None:
         head.add_row(
@@ -151,31 +195,54 @@ def print_rules_result(result: object, title: str) -> None:
         head.add_row("units", result.unit_kinds)
     head.add_row("plan time", f"{sum(result.timings.values()):.1f} s")
     console.print(head)
-    tiers = Table(title="sites by tier", title_justify="left")
-    for col in ("tier", "existing", "new", "assigned residents"):
-        tiers.add_column(col, justify="left" if col == "tier" else "right")
     chosen = result.chosen_sites
-    for tier, group in chosen.groupby("tier", sort=False):
-        tiers.add_row(
-            str(tier),
-            str(int((group["status"] == "existing").sum())),
-            str(int((group["status"] == "new").sum())),
-            f"{group['assigned_population'].sum():,.0f}",
-        )
-    console.print(tiers)
+    print_table(
+        console,
+        fitted_table(
+            [
+                ("tier", "left"),
+                ("existing", "right"),
+                ("new", "right"),
+                ("assigned residents", "right"),
+            ],
+            (
+                [
+                    str(tier),
+                    str(int((group["status"] == "existing").sum())),
+                    str(int((group["status"] == "new").sum())),
+                    number(group["assigned_population"].sum()),
+                ]
+                for tier, group in chosen.groupby("tier", sort=False)
+            ),
+            title="sites by tier",
+            title_justify="left",
+        ),
+    )
     if result.steps is not None and len(result.steps):
-        steps = Table(title="steps", title_justify="left")
-        for col in ("rule", "tier", "new sites", "status", "seconds"):
-            steps.add_column(col, justify="right" if col in ("new sites", "seconds") else "left")
-        for row in result.steps.itertuples(index=False):
-            steps.add_row(
-                str(row.rule),
-                str(row.tier),
-                str(row.new_sites),
-                str(row.status),
-                f"{row.seconds:.2f}",
-            )
-        console.print(steps)
+        print_table(
+            console,
+            fitted_table(
+                [
+                    ("rule", "left"),
+                    ("tier", "left"),
+                    ("new sites", "right"),
+                    ("status", "left"),
+                    ("seconds", "right"),
+                ],
+                (
+                    [
+                        str(row.rule),
+                        str(row.tier),
+                        str(row.new_sites),
+                        str(row.status),
+                        number(row.seconds, "{:.2f}"),
+                    ]
+                    for row in result.steps.itertuples(index=False)
+                ),
+                title="steps",
+                title_justify="left",
+            ),
+        )
     print_compliance(result)
     for note in result.notes:
         console.print(f"[yellow]note:[/] {cli_words(note)}", highlight=False)

@@ -76,6 +76,14 @@ PolygonSpacing = Annotated[
         "per polygon)."
     ),
 ]
+Projected = Annotated[
+    bool,
+    typer.Option(
+        "--projected",
+        help="Write the GeoPackage in the local UTM zone (metres) instead of WGS84 "
+        "longitude/latitude; the GeoJSON stays WGS84.",
+    ),
+]
 DemandLayer = Annotated[
     str,
     typer.Option(

@@ -11,6 +11,7 @@ from siting.cli._app import app, console, progress_printer, user_errors
 from siting.cli._console import exit_on_failure, print_any
 from siting.cli._options import (
     Model,
+    Projected,
 )
 
 
@@ -24,6 +25,7 @@ def demo(
     threshold: Annotated[float, typer.Option(help="Service circle in minutes (rule R6).")] = 10.0,
     mode: Annotated[str, typer.Option(help="walk or drive.")] = "walk",
     report: Annotated[Path | None, typer.Option(help="Also write the HTML report here.")] = None,
+    projected: Projected = False,
     quiet: Annotated[bool, typer.Option(help="No progress messages.")] = False,
 ) -> None:
     """Plan a deterministic synthetic city end to end, offline, by the rules (or one model with
@@ -41,6 +43,7 @@ def demo(
             mode=mode,
             report=report,
             progress=progress_printer(quiet),
+            projected=projected,
         )
     base = outcome.baseline
     if base is not None and base.coverage is not None:

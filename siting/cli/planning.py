@@ -30,6 +30,7 @@ from siting.cli._options import (
     PolygonSpacing,
     Population,
     PopulationColumn,
+    Projected,
     Quiet,
     RoadClass,
     RoadOneway,
@@ -112,6 +113,7 @@ def plan(
         ),
     ] = False,
     demand_layer: DemandLayer = "auto",
+    projected: Projected = False,
     detour_factor: DetourFactor = 1.3,
     max_snap: MaxSnap = 500.0,
     cutoff: Cutoff = None,
@@ -206,7 +208,9 @@ def plan(
             **params,
         )
         run = run_plan(scenario, progress=say)
-        files = save_run(run, out, name=name, report=report, demand=demand_layer)
+        files = save_run(
+            run, out, name=name, report=report, demand=demand_layer, projected=projected
+        )
     print_any(run.result, f"siting plan: {model or 'by the rules'}")
     console.print(f"outputs in {out}/ ({len(files)} files)")
     exit_on_failure(run.result)
@@ -242,6 +246,7 @@ def plan_tiers_command(
     backend: Backend = "highs",
     time_limit: Annotated[float, typer.Option(help="Solver time limit per tier (s).")] = 300.0,
     name: Name = "plan",
+    projected: Projected = False,
     quiet: Quiet = False,
 ) -> None:
     """Plan facility tiers in order, centres then stations then village clinics: every site an
@@ -273,7 +278,7 @@ def plan_tiers_command(
             rules=preset,
         )
         tiered = plan_tiers(scenario, specs, rules=preset, progress=say)
-        files = save_tiers(tiered, out, name=name)
+        files = save_tiers(tiered, out, name=name, projected=projected)
     for tier, result in zip(tiered.tiers, tiered.results, strict=True):
         print_result(result, f"tier {tier}: {result.scenario.model}")
     console.print(f"outputs in {out}/ ({len(files)} files)")
@@ -287,6 +292,7 @@ def prepare(
     run: Annotated[
         bool, typer.Option("--plan", help="Also plan the case by the rules into OUT/plan.")
     ] = False,
+    projected: Projected = False,
     quiet: Quiet = False,
 ) -> None:
     """Write a real-data case's input files from the shared data folder ($SITING_DATA_DIR),
@@ -334,6 +340,7 @@ def prepare(
         time_limit=300.0,
         report=out / "plan" / "report.html",
         name=built.name,
+        projected=projected,
         quiet=quiet,
     )
     # the plan's summary says what is real and what is derived, as the inputs' README does

@@ -13,6 +13,7 @@ from siting.cli._options import (
     Crs,
     Out,
     PopulationColumn,
+    Projected,
     XColumn,
     YColumn,
 )
@@ -61,6 +62,7 @@ def plan_region_command(
     ] = None,
     time_limit: Annotated[float, typer.Option(help="Solver time limit per unit (s).")] = 60.0,
     name: Annotated[str, typer.Option(help="File stem of the outputs.")] = "region",
+    projected: Projected = False,
     quiet: Annotated[bool, typer.Option(help="No progress messages.")] = False,
 ) -> None:
     """Plan every unit of a region (counties) in parallel on Dask → one GeoPackage + report."""
@@ -113,7 +115,7 @@ def plan_region_command(
             cache_dir=cache_dir if cache_dir is not None else out / ".unit-cache",
             progress=say,
         )
-        files = result.save(out, name=name)
+        files = result.save(out, name=name, projected=projected)
     s = result.summary()
     cov = "n/a" if s["coverage_share"] is None else f"{s['coverage_share']:.1%}"
     empty = (
