@@ -66,6 +66,10 @@ _PRELOADED = (
 #: exit code of a job process that could not record the job's end (the server records it)
 JOB_EXIT_UNRECORDED = 75
 _MODEL_TAGS = ("rules", "lscp", "mclp", "pmedian", "pcenter")
+_MODEL_EXPECTED = (
+    "one of 'lscp', 'mclp', 'pmedian', 'pcenter', or 'rules' (the default when absent: a plan "
+    "by the rules)"
+)
 _WHAT_IF = TypeAdapter(WhatIfRequest)
 _REFS = {
     "demand_dataset": "population",
@@ -106,6 +110,8 @@ def parse_body(body: bytes, adapter: TypeAdapter[Any]) -> Any:
             loc = list(err["loc"])
             if loc and loc[0] in _MODEL_TAGS:  # the tag of the request shape chosen by `model`
                 loc = loc[1:]
+            if loc == ["model"] and err["type"] == "literal_error":  # an unknown model
+                err = {**err, "msg": _MODEL_EXPECTED}
             errors.append({**err, "loc": ("body", *loc)})
         raise ProblemRaised(validation_problem(errors)) from None
 

@@ -174,6 +174,15 @@ def test_solve_malformed_input_is_a_422_problem(client: TestClient, mutate, fiel
     assert doc["detail"]
 
 
+def test_an_unknown_model_lists_the_models(client: TestClient) -> None:
+    body = _body()
+    body["model"] = "nope"
+    doc = _problem(client.post("/v1/solve", json=body), 422)
+    assert doc["field"] == "model"
+    assert "one of 'lscp', 'mclp', 'pmedian', 'pcenter', or 'rules'" in doc["detail"]
+    assert "'nope'" in doc["detail"]
+
+
 def test_solve_not_json_is_a_problem(client: TestClient) -> None:
     r = client.post("/v1/solve", content=b"{not json", headers={"content-type": "application/json"})
     _problem(r, 422)
