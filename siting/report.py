@@ -38,6 +38,15 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
+#: the columns both site tables (new, existing) end with: heading and number format
+_SITE_COLUMNS: dict[str, tuple[str, str | None]] = {
+    "lon": ("longitude (WGS84)", "{:.6f}"),
+    "lat": ("latitude (WGS84)", "{:.6f}"),
+    "assigned_population": ("assigned residents", "{:,.0f}"),
+    "covered_population": ("within circle", "{:,.0f}"),
+    "mean_travel_min": ("mean travel min", "{:.1f}"),
+}
+
 
 def _rules(result: PlanResult) -> RulePreset:
     return result.scenario.rules if result.scenario.rules is not None else default_rules()
@@ -381,11 +390,7 @@ def render_report(
                     "name": ("name", None),
                     "kind": ("kind", None),
                     **tiered,
-                    "lon": ("longitude (WGS84)", "{:.6f}"),
-                    "lat": ("latitude (WGS84)", "{:.6f}"),
-                    "assigned_population": ("assigned residents", "{:,.0f}"),
-                    "covered_population": ("within circle", "{:,.0f}"),
-                    "mean_travel_min": ("mean travel min", "{:.1f}"),
+                    **_SITE_COLUMNS,
                 },
             )
         )
@@ -401,11 +406,7 @@ def render_report(
                     "site_id": ("site", None),
                     "name": ("name", None),
                     **({"tier": ("tier", None)} if result.steps is not None else {}),
-                    "lon": ("longitude (WGS84)", "{:.6f}"),
-                    "lat": ("latitude (WGS84)", "{:.6f}"),
-                    "assigned_population": ("assigned residents", "{:,.0f}"),
-                    "covered_population": ("within circle", "{:,.0f}"),
-                    "mean_travel_min": ("mean travel min", "{:.1f}"),
+                    **_SITE_COLUMNS,
                 },
             )
         )

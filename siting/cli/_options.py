@@ -19,6 +19,21 @@ Roads = Annotated[
         "shapefile; see --road-class-column ...); omit for straight-line travel."
     ),
 ]
+Sites = Annotated[Path | None, typer.Option(help="Candidate sites file.")]
+Existing = Annotated[
+    Path | None,
+    typer.Option(help="Existing facilities (kept open; an optional 'tier' column)."),
+]
+Units = Annotated[
+    Path | None, typer.Option(help="Admin units (polygons): sub-districts and townships.")
+]
+NewSites = Annotated[int | None, typer.Option(help="New sites to open (with --model, not lscp).")]
+Threshold = Annotated[
+    float | None, typer.Option(help="Service threshold, minutes (default: the rules' R6, 10).")
+]
+Mode = Annotated[
+    str | None, typer.Option(help="walk or drive (default: the rules' R6 urban mode, walk).")
+]
 Rules = Annotated[
     Path | None,
     typer.Option(help="Rules preset TOML (default: the packaged Inner Mongolia preset)."),

@@ -19,12 +19,15 @@ from siting.cli._options import (
     Cutoff,
     DemandLayer,
     DetourFactor,
+    Existing,
     IdColumn,
     KindColumn,
     MaxSnap,
+    Mode,
     Model,
     Name,
     NameColumn,
+    NewSites,
     Out,
     Pois,
     PolygonSpacing,
@@ -39,8 +42,11 @@ from siting.cli._options import (
     RoadSpeedUnit,
     RoadTolerance,
     Rules,
+    Sites,
     StationBudget,
+    Threshold,
     UnitKind,
+    Units,
     Villages,
     XColumn,
     YColumn,
@@ -56,24 +62,13 @@ def plan(
     population: Population,
     out: Out,
     roads: Roads = None,
-    sites: Annotated[Path | None, typer.Option(help="Candidate sites file.")] = None,
-    existing: Annotated[
-        Path | None,
-        typer.Option(help="Existing facilities (kept open; an optional 'tier' column)."),
-    ] = None,
-    units: Annotated[
-        Path | None, typer.Option(help="Admin units (polygons): sub-districts and townships.")
-    ] = None,
+    sites: Sites = None,
+    existing: Existing = None,
+    units: Units = None,
     model: Model = None,
-    new_sites: Annotated[
-        int | None, typer.Option(help="New sites to open (with --model, not lscp).")
-    ] = None,
-    threshold: Annotated[
-        float | None, typer.Option(help="Service threshold, minutes (default: the rules' R6, 10).")
-    ] = None,
-    mode: Annotated[
-        str | None, typer.Option(help="walk or drive (default: the rules' R6 urban mode, walk).")
-    ] = None,
+    new_sites: NewSites = None,
+    threshold: Threshold = None,
+    mode: Mode = None,
     rules: Rules = None,
     villages: Villages = None,
     pois: Pois = None,

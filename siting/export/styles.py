@@ -397,13 +397,24 @@ def _grid_style() -> str:
     """The demand grid: cells filled by their coverage share (red below half, orange, green
     from 90 %), semi-transparent."""
     renderer = _renderer("graduatedSymbol", attr="coverage_share", graduatedMethod="GraduatedColor")
-    ranges = ET.SubElement(renderer, "ranges")
-    symbols = ET.SubElement(renderer, "symbols")
-    classes = [
+    classes = (
         (0.0, 0.5, "215,25,28,150", "under half covered"),
         (0.5, 0.9, "253,174,97,150", "half to 90 % covered"),
         (0.9, 1.0, "26,150,65,150", "90 % covered or more"),
-    ]
+    )
+    _graduated_fills(renderer, classes, {"outline_style": "no"})
+    return _qml(renderer, aliases=field_aliases("demand_grid"))
+
+
+def _graduated_fills(
+    renderer: ET.Element,
+    classes: tuple[tuple[float, float, str, str], ...],
+    outline: dict[str, str],
+) -> None:
+    """The ranges and solid fill symbols of a graduated renderer: one per (lower, upper, fill
+    colour, legend label) class, every fill with the same ``outline`` properties."""
+    ranges = ET.SubElement(renderer, "ranges")
+    symbols = ET.SubElement(renderer, "symbols")
     for k, (lo, hi, colour, label) in enumerate(classes):
         ET.SubElement(
             ranges,
@@ -411,13 +422,7 @@ def _grid_style() -> str:
             {"lower": f"{lo:.6f}", "upper": f"{hi:.6f}", "symbol": str(k), "label": label,
              "render": "true"},
         )  # fmt: skip
-        _symbol(
-            symbols,
-            "fill",
-            str(k),
-            {"color": colour, "style": "solid", "outline_style": "no"},
-        )
-    return _qml(renderer, aliases=field_aliases("demand_grid"))
+        _symbol(symbols, "fill", str(k), {"color": colour, "style": "solid", **outline})
 
 
 #: coverage-share classes of the admin units' choropleth: lower, upper, fill, legend label
@@ -439,28 +444,16 @@ def _admin_units_style() -> str:
         attr='coalesce("coverage_share", -1)',  # a unit without residents has no share
         graduatedMethod="GraduatedColor",
     )
-    ranges = ET.SubElement(renderer, "ranges")
-    symbols = ET.SubElement(renderer, "symbols")
-    for k, (lo, hi, colour, label) in enumerate(_COVERAGE_CLASSES):
-        ET.SubElement(
-            ranges,
-            "range",
-            {"lower": f"{lo:.6f}", "upper": f"{hi:.6f}", "symbol": str(k), "label": label,
-             "render": "true"},
-        )  # fmt: skip
-        _symbol(
-            symbols,
-            "fill",
-            str(k),
-            {
-                "color": colour,
-                "style": "solid",
-                "outline_color": "90,90,90,220",
-                "outline_style": "solid",
-                "outline_width": "0.3",
-                "outline_width_unit": "MM",
-            },
-        )
+    _graduated_fills(
+        renderer,
+        _COVERAGE_CLASSES,
+        {
+            "outline_color": "90,90,90,220",
+            "outline_style": "solid",
+            "outline_width": "0.3",
+            "outline_width_unit": "MM",
+        },
+    )
     labeling = ET.Element("labeling", {"type": "simple"})
     settings = ET.SubElement(labeling, "settings", {"calloutType": "simple"})
     text_style = ET.SubElement(
